@@ -12,7 +12,7 @@ export WANDB_MODE ?= offline
 export PYTHONDONTWRITEBYTECODE ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-slow test-gpu fuzz bench lint format clean photos sync-wandb
+.PHONY: gpu-wheels help install demo test test-slow test-gpu fuzz bench lint format clean photos sync-wandb
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -59,3 +59,13 @@ sync-wandb:  ## upload offline wandb runs (needs `wandb login`)
 clean:  ## remove caches and outputs (keeps .venv)
 	rm -rf outputs logs multirun .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
+
+GPU_WHEELS := hydra-core==1.3.8 omegaconf==2.3.1 kornia==0.9.0 kornia_rs==0.2.0 cryptography==50.0.2 cffi==2.1.1 pycparser==3.12 piexif==1.1.3
+gpu-wheels:  ## cp312 wheels the GPU machines lack, into .whl/ (carry it; see README "GPU machines")
+	@mkdir -p .whl
+	@grep -qxF '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
+	$(PYTHON) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+	  -d .whl $(GPU_WHEELS)
+	$(PYTHON) -m pip wheel -q --no-deps antlr4-python3-runtime==4.9.3 -w .whl
+	@ls -la .whl

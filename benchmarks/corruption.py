@@ -1,0 +1,119 @@
+"""Speed of the corruption channel: sector encrypt + bit-error injection + decrypt of a ~200 KB JPEG.
+
+    .venv/bin/python benchmarks/corruption.py [--repeats N]
+
+The file: scikit-image's coffee photo upscaled (bicubic, centre crop) to 2048x1024, Q75 4:2:0 with its
+EXIF thumbnail (the paper's setting). Per cipher mode it prints the median time of
+``encrypt -> sample_flips (BER 1e-5, region scan) -> flip_bits -> decrypt`` against the targets (floor
+10 ms, goal 2 ms, design.md §5) and against the named baseline measured in the same run: a naive
+per-sector loop of ``cryptography`` AES-CBC objects (one Cipher(AES, CBC(ESSIV IV)) per sector, encrypt
+then decrypt), the way one would write it without vectorising.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import statistics
+import time
+
+import numpy as np
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from src.corrupt import fit_size
+from src.corruption import Corruptor, SectorCipher, flip_bits, region_bits, sample_flips, scan_extent
+from src.utils.photos import bundled_photos
+
+FLOOR_MS, GOAL_MS = 10.0, 2.0
+MODES = {  # label -> SectorCipher settings
+    "cbc-essiv be32 512 (paper)": dict(mode="cbc-essiv", key=bytes(range(16)), sector_size=512, iv="be32"),
+    "cbc-essiv le64 512 (dm-crypt)": dict(mode="cbc-essiv", key=bytes(range(16)), sector_size=512, iv="le64"),
+    "cbc-essiv le64 4096": dict(mode="cbc-essiv", key=bytes(range(16)), sector_size=4096, iv="le64"),
+    "xts-256 le64 512 (LUKS)": dict(mode="xts", key=bytes(range(64)), sector_size=512, iv="le64"),
+    "xts-256 le64 4096 (fscrypt)": dict(mode="xts", key=bytes(range(64)), sector_size=4096, iv="le64"),
+    "none (raw bit errors)": dict(mode="none", sector_size=512),
+}
+
+
+def median_ms(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return 1e3 * statistics.median(times)
+
+
+def naive_cbc_essiv(key: bytes, data: bytes, positions: np.ndarray, sector_size: int = 512) -> bytes:
+    """Baseline: one cryptography CBC object per sector (ESSIV IV per sector), encrypt, flip, decrypt."""
+    salt = Cipher(algorithms.AES(hashlib.sha256(key).digest()), modes.ECB()).encryptor()
+    pad = 16 - len(data) % 16
+    padded = data + bytes([pad]) * pad
+    ivs = [salt.update(s.to_bytes(4, "big") + bytes(12)) for s in range(-(-len(padded) // sector_size))]
+    ct = b"".join(
+        (e := Cipher(algorithms.AES(key), modes.CBC(ivs[i // sector_size])).encryptor()).update(
+            padded[i : i + sector_size]
+        )
+        + e.finalize()
+        for i in range(0, len(padded), sector_size)
+    )
+    ct = flip_bits(ct, positions, sector_size)
+    pt = b"".join(
+        (d := Cipher(algorithms.AES(key), modes.CBC(ivs[i // sector_size])).decryptor()).update(
+            ct[i : i + sector_size]
+        )
+        + d.finalize()
+        for i in range(0, len(ct), sector_size)
+    )
+    return pt[: len(data)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=200)
+    args = ap.parse_args()
+    rgb = fit_size(bundled_photos(["coffee"])["coffee"], (2048, 1024))
+    jpeg = Corruptor.from_preset("paper").encode(rgb)
+    extent = scan_extent(jpeg)
+    print(
+        f"file: coffee upscaled to 2048x1024, Q75 4:2:0 + EXIF thumbnail, {len(jpeg) / 1024:.0f} KB; BER 1e-5"
+    )
+    print(
+        f"targets: floor {FLOOR_MS:.0f} ms, goal {GOAL_MS:.0f} ms (encrypt + inject + decrypt); "
+        f"{args.repeats} repeats"
+    )
+
+    key = bytes(range(16))
+    fixed = sample_flips(region_bits("scan", len(jpeg) + 16, extent), 1e-5, 0)
+    base_ms = median_ms(lambda: naive_cbc_essiv(key, jpeg, fixed), args.repeats)
+    ours = SectorCipher(**MODES["cbc-essiv be32 512 (paper)"])
+    assert naive_cbc_essiv(key, jpeg, fixed) == ours.decrypt(flip_bits(ours.encrypt(jpeg), fixed), len(jpeg))
+    print(f"\nbaseline  naive per-sector cryptography CBC loop (cbc-essiv be32 512): {base_ms:7.3f} ms")
+
+    print(f"\n{'mode':32s} {'median ms':>10s} {'vs naive':>9s} {'floor':>6s} {'goal':>5s}")
+    seed = iter(range(10**9))
+    for label, kw in MODES.items():
+        cipher = SectorCipher(**kw)
+        bits = region_bits("scan", cipher.padded_length(len(jpeg)), extent, cipher.sector_size)
+
+        def step(cipher=cipher, bits=bits):
+            ct = cipher.encrypt(jpeg)
+            pos = sample_flips(bits, 1e-5, next(seed), sector_size=cipher.sector_size)
+            return cipher.decrypt(flip_bits(ct, pos, cipher.sector_size), length=len(jpeg))
+
+        ms = median_ms(step, args.repeats)
+        print(
+            f"{label:32s} {ms:10.3f} {base_ms / ms:8.1f}x {'ok' if ms <= FLOOR_MS else 'MISS':>6s} "
+            f"{'ok' if ms <= GOAL_MS else 'miss':>5s}"
+        )
+
+    corr = Corruptor.from_preset("paper")
+    ms = median_ms(lambda: corr.corrupt(jpeg, next(seed)), max(20, args.repeats // 4))
+    print(f"\nCorruptor('paper').corrupt(jpeg bytes) incl. scan/thumbnail checks: {ms:.3f} ms")
+    ms = median_ms(lambda: corr.corrupt(rgb, next(seed)), max(10, args.repeats // 20))
+    print(f"Corruptor('paper').corrupt(rgb 2048x1024) incl. JPEG + thumbnail encode: {ms:.3f} ms")
+
+
+if __name__ == "__main__":
+    main()
