@@ -1,0 +1,369 @@
+"""src.gca.modules: Hydra configs, Lightning fit / validate / test, manual GAN optimisation, schedules,
+export, refine-only mode, logging hooks; an overfit check (slow) and a 2-process DDP run (slow).
+
+Data: crops of scikit-image's photos with a simple synthetic degradation standing in for SCA's output (some
+16x16 blocks get a DC offset per channel, some are replaced by the thumbnail; the trust mask is 0 there) and a
+thumbnail made by 8x area-downsampling and bicubic upsampling.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from torch.utils.data import DataLoader, Dataset
+
+from src.gca import CoarseGANModule, RefineGANModule, count_parameters, load_generator
+from src.metrics.tensor import psnr_y
+
+CONF = Path(__file__).resolve().parents[1] / "conf" / "model"
+SMALL_COARSE = [
+    "generator.ngf=4",
+    "generator.n_downsample_global=2",
+    "generator.n_blocks_global=1",
+    "generator.n_blocks_local=1",
+    "discriminator.ndf=8",
+    "discriminator.n_layers=2",
+]
+
+warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
+
+
+def degrade(rgb: np.ndarray, top: int, left: int, h: int, w: int, seed: int) -> dict[str, Any]:
+    """One sample of the batch contract from a photo crop (see the module docstring)."""
+    rng = np.random.default_rng(seed)
+    gt = torch.from_numpy(rgb[top : top + h, left : left + w].copy()).permute(2, 0, 1).float() / 255.0
+    small = F.adaptive_avg_pool2d(gt[None], (h // 8, w // 8))
+    thumb = F.interpolate(small, size=(h, w), mode="bicubic", align_corners=False)[0].clamp(0, 1)
+    sca, mask = gt.clone(), torch.ones(1, h, w)
+    for by in range(h // 16):
+        for bx in range(w // 16):
+            block = (slice(None), slice(16 * by, 16 * by + 16), slice(16 * bx, 16 * bx + 16))
+            r = rng.random()
+            if r < 0.3:
+                offset = rng.choice([-1.0, 1.0], (3, 1, 1)) * rng.uniform(0.08, 0.2, (3, 1, 1))
+                sca[block] = (sca[block] + torch.from_numpy(offset).float()).clamp(0, 1)
+                mask[block] = 0
+            elif r < 0.45:
+                sca[block] = thumb[block]
+                mask[block] = 0
+    corrupted = sca.clone()
+    corrupted[:, h // 2 :] = 0.5  # what a plain decoder shows after an error
+    return {
+        "sca": sca,
+        "thumb": thumb,
+        "gt": gt,
+        "mask": mask,
+        "corrupted": corrupted,
+        "path": f"photo{seed}.png",
+        "ber": 1e-5,
+        "seed": seed,
+    }
+
+
+class Samples(Dataset):
+    def __init__(self, samples: list[dict[str, Any]]) -> None:
+        self.samples = samples
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.samples[i]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny networks run fastest on one thread, and the shared 2-core runners stay responsive."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def loaders():
+    from skimage import data
+
+    photos = [data.astronaut(), data.coffee(), data.chelsea()]
+    train = [degrade(p, 40 + 30 * i, 60 + 20 * i, 64, 64, seed=i) for i, p in enumerate(photos)]
+    train.append(degrade(photos[0], 200, 200, 64, 64, seed=7))
+    # validation / test on "full images" whose size is no multiple of the networks' (forward pads)
+    full = [degrade(p, 0, 0, 72, 88, seed=10 + i) for i, p in enumerate(photos[:2])]
+    return (
+        DataLoader(Samples(train), batch_size=2, shuffle=False),
+        DataLoader(Samples(full), batch_size=1),
+    )
+
+
+def model(name: str, *overrides: str):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name=name, overrides=list(overrides))
+    return instantiate(cfg)
+
+
+def trainer(**kw) -> L.Trainer:
+    args = dict(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    args.update(kw)
+    return L.Trainer(**args)
+
+
+# ---------------------------------------------------------------- configs
+
+
+def test_every_model_config_instantiates():
+    coarse = model("gca_coarse")
+    assert isinstance(coarse, CoarseGANModule) and not isinstance(coarse, RefineGANModule)
+    assert coarse.net.coarse.in_channels == 7  # SCA | thumbnail | trust mask
+    assert round(count_parameters(coarse.net) / 1e6, 2) == 17.38
+    paper = model("gca_refine_paper")
+    assert paper.net.coarse.in_channels == 6 and paper.net.refine.extra_channels == 0
+    assert not paper.net.refine_residual
+    assert round(count_parameters(paper.net.refine) / 1e6, 2) == 0.74  # 2 levels
+    ours = model("gca_refine", "refine.levels=3")
+    assert ours.net.refine.levels == 3 and ours.net.refine.extra_channels == 7 and ours.net.refine_residual
+    small = model("gca_refine_small")
+    assert count_parameters(small.net) < 200_000
+    # hyper-parameters are plain Python (checkpoints load with weights_only=True)
+    for m in (coarse, paper, ours, small):
+        for v in m.hparams.values():
+            assert type(v).__module__ == "builtins", (m, v)
+    assert isinstance(small.optimizer_g(small.net.parameters()), torch.optim.Adam)
+
+
+# ---------------------------------------------------------------- Lightning runs
+
+
+@pytest.mark.parametrize("name", ["gca_coarse", "gca_refine_small"])
+def test_fast_dev_run_fit_validate_test(name, loaders):
+    train, full = loaders
+    m = model(name, *SMALL_COARSE) if name == "gca_coarse" else model(name)
+    t = trainer(fast_dev_run=True)
+    t.fit(m, train, full)
+    for key in (
+        "train/loss_d",
+        "train/loss_g",
+        "train/g_feat",
+        "train/g_edge",
+        "val/psnr_y",
+        "val/psnr_y_input",
+    ):
+        assert key in t.callback_metrics, key
+    assert t.global_step == 2  # one D step + one G step
+    if name == "gca_refine_small":
+        assert "train/g_char" in t.callback_metrics and "train/g_edge_refined" in t.callback_metrics
+    out = t.test(m, full)[0]
+    assert {"test/psnr_y", "test/ssim_y", "test/psnr_rgb", "test/psnr_y_input"} <= set(out)
+    sca, gt = full.dataset[0]["sca"][None], full.dataset[0]["gt"][None]
+    assert out["test/psnr_y_input"] == pytest.approx(psnr_y(sca, gt).item(), abs=1e-6)
+    assert len(m.test_rows) == 1 and m.test_rows[0]["path"] == "photo10.png"
+
+
+class _GradSpy(RefineGANModule):
+    """Records which networks hold gradients right after each backward pass."""
+
+    def manual_backward(self, loss, *args, **kwargs):
+        super().manual_backward(loss, *args, **kwargs)
+        self.spy.append(
+            (
+                any(p.grad is not None for p in self.discriminator.parameters()),
+                any(p.grad is not None for p in self.net.parameters()),
+            )
+        )
+
+
+def test_discriminator_then_generator_steps_touch_only_their_network(loaders):
+    train, _ = loaders
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="gca_refine_small", overrides=[f"_target_={__name__}._GradSpy"])
+    m = instantiate(cfg)
+    m.spy = []
+    d_before = [p.detach().clone() for p in m.discriminator.parameters()]
+    trainer(max_steps=2, limit_val_batches=0).fit(m, train)
+    # D step: D has gradients, G has none; G step: G has gradients and no D parameter has one
+    assert m.spy == [(True, False), (False, True)]
+    assert any(not torch.equal(a, b) for a, b in zip(d_before, m.discriminator.parameters(), strict=True))
+
+
+class _LrRecorder(Callback):
+    def __init__(self) -> None:
+        self.lrs: list[float] = []
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+
+def test_lr_schedule_is_per_epoch_and_resumes(loaders, tmp_path):
+    train, _ = loaders
+    sched = ["scheduler.epochs_constant=1", "scheduler.epochs_decay=2"]
+    rec = _LrRecorder()
+    ckpt = ModelCheckpoint(dirpath=tmp_path, save_last=True)
+    t = trainer(max_epochs=2, limit_val_batches=0, callbacks=[rec, ckpt], enable_checkpointing=True)
+    t.fit(model("gca_refine_small", *sched), train)
+    assert t.global_step == 2 * 2 * 2  # 2 optimizer steps per batch, 2 batches, 2 epochs
+    rec2 = _LrRecorder()
+    t2 = trainer(max_epochs=4, limit_val_batches=0, callbacks=[rec2])
+    m2 = model("gca_refine_small", *sched)
+    t2.fit(m2, train, ckpt_path=str(tmp_path / "last.ckpt"))
+    assert t2.global_step == 16 and t2.current_epoch == 4
+    base = 1e-3
+    # epochs 0, 1 at the base lr, then down by 1/2 per epoch: 0.5, 0
+    assert rec.lrs + rec2.lrs == pytest.approx([base, base, base / 2, 0.0])
+
+
+def test_export_and_load_round_trip(loaders, tmp_path):
+    train, full = loaders
+    m = model("gca_refine_small")
+    t = trainer(max_steps=2, limit_val_batches=0)
+    t.fit(m, train)
+    t.save_checkpoint(tmp_path / "m.ckpt")
+    m.eval()
+    batch = full.dataset[0]
+    args = (batch["sca"][None], batch["thumb"][None], batch["mask"][None])
+    with torch.no_grad():
+        ref = m.net(*args)
+        # a Lightning checkpoint rebuilds without any config, as a module or as the bare generator
+        again = RefineGANModule.load_from_checkpoint(tmp_path / "m.ckpt").eval()
+        torch.testing.assert_close(again.net(*args)["refined"], ref["refined"], rtol=0, atol=0)
+        torch.testing.assert_close(load_generator(tmp_path / "m.ckpt")(*args)["refined"], ref["refined"])
+        path32 = m.export_generator(tmp_path / "g32.pt", dtype=torch.float32)
+        out32 = load_generator(path32)(*args)
+        torch.testing.assert_close(out32["refined"], ref["refined"], rtol=0, atol=0)
+        path16 = m.export_generator(tmp_path / "g16.pt")
+        g16 = load_generator(path16)
+        for p in m.net.parameters():  # the module with its weights rounded to bf16 must agree exactly
+            p.copy_(p.to(torch.bfloat16).float())
+        torch.testing.assert_close(g16(*args)["refined"], m.net(*args)["refined"], rtol=0, atol=0)
+    n = count_parameters(m.net)
+    assert path16.stat().st_size < 2 * n + 200_000 < path32.stat().st_size
+    assert g16.spec() == m.net.spec()
+
+
+def test_refine_only_mode_starts_from_a_coarse_checkpoint(loaders, tmp_path):
+    train, _ = loaders
+    small = ["generator.ngf=8", "generator.n_downsample_global=2", "generator.n_blocks_global=1"]
+    small += ["generator.n_blocks_local=1", "discriminator.ndf=16", "discriminator.n_layers=2"]
+    coarse = model("gca_coarse", *small)
+    t = trainer(max_steps=2, limit_val_batches=0)
+    t.fit(coarse, train)
+    t.save_checkpoint(tmp_path / "coarse.ckpt")
+    m = model("gca_refine_small", f"coarse_ckpt_path={tmp_path / 'coarse.ckpt'}", "freeze_coarse=true")
+    assert m.discriminator is None
+    for a, b in zip(m.net.coarse.parameters(), coarse.net.coarse.parameters(), strict=True):
+        assert torch.equal(a, b)
+    coarse_before = [p.detach().clone() for p in m.net.coarse.parameters()]
+    refine_before = [p.detach().clone() for p in m.net.refine.parameters()]
+    t2 = trainer(max_steps=2, limit_val_batches=0)
+    t2.fit(m, train)
+    assert len(t2.optimizers) == 1 and t2.global_step == 2  # G steps only
+    assert all(torch.equal(a, b) for a, b in zip(coarse_before, m.net.coarse.parameters(), strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(refine_before, m.net.refine.parameters(), strict=True))
+    # not frozen: the discriminator comes from the checkpoint too
+    m3 = model("gca_refine_small", f"coarse_ckpt_path={tmp_path / 'coarse.ckpt'}")
+    for a, b in zip(m3.discriminator.parameters(), coarse.discriminator.parameters(), strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(InstantiationException, match="does not match"):
+        model("gca_refine_small", f"coarse_ckpt_path={tmp_path / 'coarse.ckpt'}", "generator.ngf=4")
+
+
+class _ImageLogger(CSVLogger):
+    """A CSV logger that also records image grids and tables, as WandbLogger.log_image / log_table would."""
+
+    def __init__(self, *a, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.images: list[tuple[str, list[torch.Tensor], list[str]]] = []
+        self.tables: list[tuple[str, list[str], list[list[Any]]]] = []
+
+    def log_image(self, key, images, caption=None, step=None, **kw) -> None:
+        self.images.append((key, images, caption))
+
+    def log_table(self, key, columns=None, data=None, **kw) -> None:
+        self.tables.append((key, columns, data))
+
+
+def test_image_grids_and_per_image_table(loaders, tmp_path):
+    train, full = loaders
+    m = model("gca_refine_small")
+    lg = _ImageLogger(tmp_path)
+    t = trainer(max_epochs=1, limit_val_batches=1, logger=lg, num_sanity_val_steps=0)
+    t.fit(m, train, full)
+    t.test(m, full)
+    keys = [k for k, _, _ in lg.images]
+    assert keys == ["val/grid", "test/grid"]
+    _, images, captions = lg.images[0]
+    assert len(images) == 1 and images[0].shape == (3, 72, 5 * 88)  # corrupted | SCA | coarse | refined | GT
+    assert captions[0].startswith("corrupted | SCA | coarse | refined | GT")
+    # the SCA column is the SCA input, the last one the ground truth
+    torch.testing.assert_close(images[0][..., 88:176], full.dataset[0]["sca"])
+    torch.testing.assert_close(images[0][..., -88:], full.dataset[0]["gt"])
+    (key, columns, rows), *_ = lg.tables
+    assert key == "test/per_image" and len(rows) == 2
+    assert {"path", "ber", "seed", "psnr_y", "psnr_y_input"} <= set(columns)
+    # a logger without image support is fine
+    trainer(max_epochs=1, limit_val_batches=1, logger=CSVLogger(tmp_path / "csv")).fit(
+        model("gca_refine_small"), train, full
+    )
+
+
+# ---------------------------------------------------------------- slow checks
+
+
+@pytest.mark.slow
+def test_overfit_two_crops_beats_the_input():
+    from skimage import data
+
+    samples = [
+        degrade(data.astronaut(), 100, 180, 64, 64, seed=1),
+        degrade(data.coffee(), 150, 250, 64, 64, seed=2),
+    ]
+    batch = {k: torch.stack([s[k] for s in samples]) for k in ("sca", "thumb", "gt", "mask")}
+    torch.manual_seed(0)
+    m = model("gca_refine_small")
+    trainer(max_epochs=300, limit_val_batches=0).fit(m, DataLoader(Samples(samples), batch_size=2))
+    m.eval()
+    with torch.no_grad():
+        out = m(batch)
+    before = psnr_y(batch["sca"], batch["gt"])
+    after = psnr_y(out["refined"], batch["gt"])
+    assert after.mean() > before.mean() + 2.0, (before, after)
+    assert (after > before + 0.5).all(), (before, after)
+
+
+@pytest.mark.slow
+def test_ddp_spawn_two_cpu_processes(loaders, tmp_path):
+    train, full = loaders
+    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+    m = model("gca_refine_small")
+    t = trainer(
+        devices=2,
+        strategy="ddp_spawn_find_unused_parameters_true",
+        max_steps=4,
+        limit_val_batches=1,
+        num_sanity_val_steps=0,
+        default_root_dir=tmp_path,
+    )
+    before = [p.detach().clone() for p in m.net.parameters()]
+    t.fit(m, train, full)
+    # ddp_spawn hands rank 0's weights and metrics back to this process
+    assert {"train/loss_d", "train/loss_g", "val/psnr_y", "val/psnr_y_input"} <= set(t.callback_metrics)
+    assert any(not torch.equal(a, b) for a, b in zip(before, m.net.parameters(), strict=True))
