@@ -1,0 +1,278 @@
+"""``decode``: bytes -> ``Decoded`` (unclipped planes, DC map, per-MCU status, events, thumbnail).
+
+Pipeline: ``markers.parse_header`` -> ``bitstream.unstuff`` -> ``entropy.decode_scan`` (numba, resync
+strategy) -> ``idct`` per component (numba) -> ``Decoded``; RGB on request with ``Decoded.to_rgb`` /
+``color.planes_to_rgb``. Scan-data corruption never raises; only an unusable header does (``JPEGError``).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from src.jpeg import entropy as E
+from src.jpeg.bitstream import unstuff
+from src.jpeg.color import UPSAMPLE_MODES, planes_to_rgb
+from src.jpeg.huffman import pack_tables
+from src.jpeg.idct import COS, IDCT_METHODS, idct_float_plane, idct_islow_plane
+from src.jpeg.markers import DEFAULT_MAX_PIXELS, ZIGZAG, Component, JPEGHeader, parse_header
+
+STRATEGIES = {"paper": E.PAPER, "strict": E.STRICT, "aligned": E.ALIGNED}
+FILL_MODES = ("dc", "grey")
+
+DEFAULT_OPTIONS: dict[str, Any] = {
+    "max_pixels": DEFAULT_MAX_PIXELS,  # pixel-count limit (None = no limit)
+    "idct": "islow",  # "islow" (libjpeg's integer IDCT) or "float" (exact, as the paper's cv2.idct)
+    "fill": "dc",  # lost MCUs: "dc" = keep the DC predictor, AC zero; "grey" = all zero (the paper's choice)
+    "check_dc_category": False,  # error if a DC magnitude category > 11
+    "check_ac_size": False,  # error if an AC magnitude size > 10
+    "check_zrl": False,  # error if a ZRL runs past coefficient 63
+    "check_range": False,  # error if a dequantised coefficient exceeds the 8-bit DCT range
+    "max_retry_bits": 4096,  # per-MCU cap on skipped bits, then accept with MCU_ERROR (None = no cap)
+    "work_factor": 64.0,  # failed-attempt work budget = work_factor * scan bits + work_min_bits
+    "work_min_bits": 1 << 20,
+    "aligned_block_bytes": 16,  # cipher block size (aligned strategy)
+    "aligned_blocks": 4,  # block boundaries searched past the error (aligned)
+    "aligned_confirm": 3,  # MCUs that must decode cleanly from a resume point (aligned)
+    "aligned_window": 64,  # bit offsets tried after each boundary (aligned)
+    "max_events": 20_000,  # events kept from the entropy decoder (the rest are counted)
+}
+
+
+class Event(NamedTuple):
+    """Something the decoder noticed. ``mcu``: raster MCU index; ``bitpos``: bit in the unstuffed scan."""
+
+    kind: str
+    mcu: int
+    bitpos: int
+    detail: str
+
+
+@dataclass
+class Decoded:
+    """Result of ``decode``. Array layouts in the field comments; MCU flags: ``MCU_OK`` 0, ``MCU_RESYNC`` 1
+    (a resync started at this MCU), ``MCU_LOST`` 2 (no data: filled), ``MCU_RESTART`` 4 (an RST reset the
+    predictors just before it), ``MCU_ERROR`` 8 (decoded with an error accepted: retry cap or budget)."""
+
+    width: int
+    height: int
+    components: tuple[Component, ...]
+    mcu_cols: int
+    mcu_rows: int
+    mcu_width: int  # 8 * hmax pixels
+    mcu_height: int  # 8 * vmax pixels
+    planes: list[np.ndarray]  # float32 (mcu_rows*8*v, mcu_cols*8*h) per component, level-shifted, unclipped
+    dc: list[np.ndarray]  # int32 (mcu_rows*v, mcu_cols*h) per component: quantised DC after DPCM
+    qtables: list[np.ndarray]  # uint16 (64,) natural order per component
+    mcu_status: np.ndarray  # uint8 (mcu_rows, mcu_cols) MCU_* bit flags
+    mcu_bitpos: np.ndarray  # int64 (mcu_rows, mcu_cols) start bit in the unstuffed scan, -1 if lost
+    mcu_skipped_bits: np.ndarray  # int32 (mcu_rows, mcu_cols) bits skipped by resync before the MCU
+    events: list[Event]
+    thumbnail: bytes | None
+    strategy: str
+    coefficients: list[np.ndarray] = field(repr=False)  # int16 (mcu_rows*v, mcu_cols*h, 64) natural order
+    color: str = "ycbcr"  # "ycbcr", "rgb" or "gray"
+    scan_bits: int = 0  # length of the unstuffed scan in bits
+    restart_interval: int = 0
+    options: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def to_rgb(self, clip: bool = True, upsample: str = "fancy") -> np.ndarray:
+        """uint8 (H, W, 3) RGB (libjpeg's arithmetic) if ``clip``, else float32 (H, W, 3) unclipped 0..255."""
+        p = self.planes
+        return planes_to_rgb(p, self.components, self.width, self.height, upsample, clip, self.color)
+
+    def count(self, kind: str) -> int:
+        """Number of events of one kind."""
+        return sum(1 for e in self.events if e.kind == kind)
+
+
+def _resolve(strategy: str, options: dict[str, Any]) -> dict[str, Any]:
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy={strategy!r}; allowed: {', '.join(STRATEGIES)}")
+    unknown = set(options) - set(DEFAULT_OPTIONS)
+    if unknown:
+        raise TypeError(f"unknown decode option(s) {sorted(unknown)}; known: {sorted(DEFAULT_OPTIONS)}")
+    opts = {**DEFAULT_OPTIONS, **options}
+    if opts["idct"] not in IDCT_METHODS:
+        raise ValueError(f"idct={opts['idct']!r}; allowed: {', '.join(IDCT_METHODS)}")
+    if opts["fill"] not in FILL_MODES:
+        raise ValueError(f"fill={opts['fill']!r}; allowed: {', '.join(FILL_MODES)}")
+    return opts
+
+
+def _event_detail(kind: int, a: int, b: int) -> str:
+    names = E.ERROR_NAMES
+    if kind == E.EV_RESTART:
+        return f"RST{a}"
+    if kind == E.EV_RESTART_RESYNC:
+        found, action = b >> 3, b & 7
+        what = ("stale marker skipped", "marker of a later interval: this interval lost", "accepted")[action]
+        return f"expected RST{a}, found RST{found}: {what}"
+    if kind == E.EV_LOST_INTERVAL:
+        return f"interval {a}: no data, {b} MCUs filled"
+    if kind == E.EV_RETRY:
+        return f"skipped {a} bits after {names[b]}"
+    if kind == E.EV_EOF_FILL:
+        return f"segment data ended: {a} MCUs filled (interval {b})"
+    if kind == E.EV_ERROR_FILL:
+        return f"{names[b]}: {a} MCUs filled"
+    if kind == E.EV_RETRY_CAP:
+        return f"accepted with errors after skipping {a} bits ({names[b]})"
+    if kind == E.EV_RETRY_BUDGET:
+        return f"retry work budget spent ({a} bits): lenient decoding from here on"
+    if kind == E.EV_ALIGNED:
+        return f"skipped {a} bits to after garbage block(s) ({b} block boundaries)"
+    return f"{a} {b}"
+
+
+def decode(data: bytes, strategy: str = "paper", **options: Any) -> Decoded:
+    """Decode a baseline JPEG robustly.
+
+    ``strategy``: "paper" (bit-slide resync, the Two-ACIR algorithm), "strict" (libjpeg-like: the first error
+    fills the rest of the restart interval) or "aligned" (cipher-aware resync after 16-byte garbage blocks).
+    ``options``: see ``DEFAULT_OPTIONS``. Raises ``JPEGError`` subclasses only for unusable headers.
+    """
+    opts = _resolve(strategy, options)
+    data = bytes(data)
+    hdr = parse_header(data, opts["max_pixels"])
+    return _decode_with_header(data, hdr, strategy, opts)
+
+
+def _decode_with_header(data: bytes, hdr: JPEGHeader, strategy: str, opts: dict[str, Any]) -> Decoded:
+    comps = hdr.components
+    hmax = max(c.h for c in comps)
+    vmax = max(c.v for c in comps)
+    mcu_cols = -(-hdr.width // (8 * hmax))
+    mcu_rows = -(-hdr.height // (8 * vmax))
+    nmcu = mcu_cols * mcu_rows
+    ncomp = len(comps)
+    comp_h = np.array([c.h for c in comps], dtype=np.int64)
+    comp_v = np.array([c.v for c in comps], dtype=np.int64)
+    comp_bcols = mcu_cols * comp_h
+    comp_brows = mcu_rows * comp_v
+    sizes = comp_bcols * comp_brows
+    comp_off = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+    nblocks = int(sizes.sum())
+    blk = np.array(
+        [(sc.index, dy, dx) for sc in hdr.scan_components for dy in range(comps[sc.index].v)
+         for dx in range(comps[sc.index].h)], dtype=np.int64,
+    )  # fmt: skip
+    cmp = np.stack(
+        [comp_h, comp_v, comp_off, comp_bcols, np.zeros(ncomp, np.int64), np.zeros(ncomp, np.int64)], 1
+    )
+    for sc in hdr.scan_components:
+        cmp[sc.index, 4] = sc.td
+        cmp[sc.index, 5] = 4 + sc.ta
+    t = pack_tables(hdr.huffman)
+    tabs = (t.lut, t.maxcode, t.valptr, t.huffval, t.maxlen)
+    qt = np.stack([q.astype(np.int64) for q in hdr.qtables])
+
+    code = STRATEGIES[strategy]
+    arr = np.frombuffer(data, dtype=np.uint8)
+    buf, nbytes, mk_pos, mk_code, mk_file, src_off = unstuff(
+        arr, hdr.scan_start, hdr.scan_end, code == E.ALIGNED
+    )
+    is_rst = (mk_code >= 0xD0) & (mk_code <= 0xD7)
+    if hdr.restart_interval > 0:
+        rst_pos = np.ascontiguousarray(mk_pos[is_rst])
+        rst_num = np.ascontiguousarray(mk_code[is_rst] - 0xD0)
+        spurious = ~is_rst
+    else:
+        rst_pos = np.zeros(0, dtype=np.int64)
+        rst_num = np.zeros(0, dtype=np.int64)
+        spurious = np.ones(mk_pos.shape, dtype=bool)
+    stop_pos = np.ascontiguousarray(mk_pos[spurious])
+
+    coef = np.zeros((nblocks, 64), dtype=np.int16)
+    nzk = np.zeros(nblocks, dtype=np.uint8)
+    dc = np.zeros(nblocks, dtype=np.int32)
+    status = np.zeros(nmcu, dtype=np.uint8)
+    bitpos = np.full(nmcu, -1, dtype=np.int64)
+    skipped = np.zeros(nmcu, dtype=np.int32)
+    events = np.zeros((int(opts["max_events"]), 5), dtype=np.int64)
+    max_retry = opts["max_retry_bits"]
+    max_retry = np.iinfo(np.int64).max // 4 if max_retry is None else int(max_retry)
+    budget = int(float(opts["work_factor"]) * 8 * nbytes) + int(opts["work_min_bits"])
+    checks = (
+        (E.CHECK_DC_CATEGORY if opts["check_dc_category"] else 0)
+        | (E.CHECK_AC_SIZE if opts["check_ac_size"] else 0)
+        | (E.CHECK_ZRL if opts["check_zrl"] else 0)
+        | (E.CHECK_RANGE if opts["check_range"] else 0)
+    )
+    aligned = (
+        int(opts["aligned_block_bytes"]),
+        int(opts["aligned_blocks"]),
+        int(opts["aligned_confirm"]),
+        int(opts["aligned_window"]),
+    )
+    ne = E.decode_scan(
+        buf, nbytes, rst_pos, rst_num, stop_pos, src_off, mcu_cols, mcu_rows, hdr.restart_interval, blk, cmp,
+        tabs, qt, ZIGZAG, code, checks, max_retry, budget, opts["fill"] == "dc", aligned, (coef, nzk, dc),
+        status, bitpos, skipped, events,
+    )  # fmt: skip
+
+    planes = []
+    dcs = []
+    coefs = []
+    for i in range(ncomp):
+        off, br, bc = int(comp_off[i]), int(comp_brows[i]), int(comp_bcols[i])
+        plane = np.empty((br * 8, bc * 8), dtype=np.float32)
+        if opts["idct"] == "islow":
+            idct_islow_plane(coef, nzk, dc, off, br, bc, qt[i], plane)
+        else:
+            idct_float_plane(coef, nzk, dc, off, br, bc, qt[i], COS, plane)
+        planes.append(plane)
+        dcs.append(dc[off : off + br * bc].reshape(br, bc))
+        coefs.append(coef[off : off + br * bc].reshape(br, bc, 64))
+
+    ev = [
+        Event(E.EVENT_NAMES[k], int(m), int(p), _event_detail(int(k), int(a), int(b)))
+        for k, m, p, a, b in events[: min(ne, events.shape[0])].tolist()
+    ]
+    if ne > events.shape[0]:
+        ev.append(Event("events_dropped", nmcu - 1, -1, f"{ne - events.shape[0]} further events not kept"))
+    if mk_pos.size:
+        decoded_at = np.flatnonzero(bitpos >= 0)
+        sp = np.flatnonzero(spurious)
+        where = np.searchsorted(bitpos[decoded_at], mk_pos[sp] * 8, side="right") - 1
+        for idx, w in zip(sp.tolist(), where.tolist(), strict=True):
+            m = int(decoded_at[w]) if w >= 0 else 0
+            ev.append(
+                Event("spurious_marker", m, int(mk_pos[idx]) * 8,
+                      f"ff{int(mk_code[idx]):02x} at file byte {int(mk_file[idx])} removed")
+            )  # fmt: skip
+        ev.sort(key=lambda e: e.mcu)
+    if not hdr.has_eoi:
+        ev.append(Event("no_eoi", nmcu - 1, nbytes * 8, "no FFD9 after the scan: the file is truncated"))
+
+    return Decoded(
+        width=hdr.width, height=hdr.height, components=comps, mcu_cols=mcu_cols, mcu_rows=mcu_rows,
+        mcu_width=8 * hmax, mcu_height=8 * vmax, planes=planes, dc=dcs, qtables=list(hdr.qtables),
+        mcu_status=status.reshape(mcu_rows, mcu_cols), mcu_bitpos=bitpos.reshape(mcu_rows, mcu_cols),
+        mcu_skipped_bits=skipped.reshape(mcu_rows, mcu_cols), events=ev, thumbnail=hdr.thumbnail,
+        strategy=strategy, coefficients=coefs, color=hdr.color, scan_bits=nbytes * 8,
+        restart_interval=hdr.restart_interval, options=opts,
+    )  # fmt: skip
+
+
+def warmup() -> None:
+    """Compile (or load from the on-disk cache) every numba kernel by decoding tiny JPEGs.
+
+    Call it in the parent process before forking DataLoader workers, so no worker pays the JIT cost.
+    """
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    for mode, sub in (("RGB", 2), ("L", 0)):
+        out = io.BytesIO()
+        Image.fromarray(img if mode == "RGB" else img[..., 0]).save(out, "JPEG", quality=75, subsampling=sub)
+        for strategy in STRATEGIES:
+            for idct in IDCT_METHODS:
+                d = decode(out.getvalue(), strategy=strategy, idct=idct, check_range=True)
+                for upsample in UPSAMPLE_MODES:
+                    d.to_rgb(clip=True, upsample=upsample)
+                    d.to_rgb(clip=False, upsample=upsample)
