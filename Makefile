@@ -54,7 +54,7 @@ format: $(STAMP)  ## ruff format + autofix
 	$(BIN)/ruff check --fix src tests benchmarks
 
 sync-wandb:  ## upload offline wandb runs (needs `wandb login`)
-	$(BIN)/wandb sync --sync-all $$(find outputs logs -type d -name wandb 2>/dev/null | head -1)
+	$(BIN)/wandb sync $$(find logs outputs -type d -name 'offline-run-*' 2>/dev/null)
 
 clean:  ## remove caches and outputs (keeps .venv)
 	rm -rf outputs logs multirun .pytest_cache .ruff_cache

@@ -1,0 +1,45 @@
+"""On-the-fly data: photos -> corrupted JPEG -> robust decode -> SCA -> training batches.
+
+numpy-only parts (:mod:`src.data.sources`, :mod:`src.data.transforms`, :mod:`src.data.pipeline`) import
+without torch; the torch Dataset (:mod:`src.data.dataset`) and the LightningDataModule
+(:mod:`src.data.datamodule`) are loaded lazily from here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from src.data.pipeline import PipelineError, PipelineSettings, StageTimer, make_sample
+from src.data.sources import DatasetError, ImageItem, list_split, load_item
+from src.data.transforms import TransformError
+
+__all__ = [
+    "CorruptedImageDataset",
+    "DatasetError",
+    "EpochSampler",
+    "ImageItem",
+    "PipelineError",
+    "PipelineSettings",
+    "RestorationDataModule",
+    "StageTimer",
+    "TransformError",
+    "list_split",
+    "load_item",
+    "make_sample",
+    "sample_seed",
+]
+
+_LAZY = {
+    "CorruptedImageDataset": "src.data.dataset",
+    "EpochSampler": "src.data.dataset",
+    "sample_seed": "src.data.dataset",
+    "RestorationDataModule": "src.data.datamodule",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'src.data' has no attribute {name!r}")

@@ -1,0 +1,139 @@
+"""Glue for the Hydra entry points (``src.train``, ``src.eval``, ``src.restore``): project root, the task
+wrapper, config printing, optional extras and metric lookup. Imports Hydra / OmegaConf, never torch at import
+time.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from src.utils.io import atomic_write_text
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CONFIG_DIR = PROJECT_ROOT / "conf"
+
+
+class ConfigError(ValueError):
+    """A config value the entry points cannot use (unknown metric name, missing required key)."""
+
+
+def set_project_root() -> Path:
+    """Set ``PROJECT_ROOT`` (read by ``conf/paths/default.yaml``) to the repository root unless already
+    set."""
+    os.environ.setdefault("PROJECT_ROOT", str(PROJECT_ROOT))
+    return Path(os.environ["PROJECT_ROOT"])
+
+
+def rank_zero() -> bool:
+    """True in the process of global rank 0 (from the launcher's environment; True when not distributed)."""
+    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK", "JSM_NAMESPACE_RANK"):
+        if var in os.environ:
+            return int(os.environ[var]) == 0
+    return True
+
+
+def finish_wandb() -> None:
+    """Close the wandb run of this process if one is open (each multirun job must log its own run)."""
+    import sys
+
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        log.info("closing the wandb run")
+        wandb.finish()
+
+
+def task_wrapper(task_func: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
+    """Run ``task_func(cfg)`` so that a failure is logged with the run folder before it propagates, and the
+    wandb run is always closed (multiruns would otherwise merge their runs)."""
+
+    @functools.wraps(task_func)
+    def wrap(cfg: DictConfig) -> Any:
+        try:
+            return task_func(cfg)
+        except Exception:
+            log.exception("the task failed")
+            raise
+        finally:
+            out = OmegaConf.select(cfg, "paths.output_dir", default=None)
+            if out:
+                log.info("output folder: %s", out)
+            finish_wandb()
+
+    return wrap
+
+
+def print_config_tree(
+    cfg: DictConfig,
+    fields: Sequence[str] = (
+        "data",
+        "corruption",
+        "decoder",
+        "sca",
+        "model",
+        "callbacks",
+        "logger",
+        "trainer",
+    ),
+    resolve: bool = False,
+    save_to: str | os.PathLike | None = None,
+) -> None:
+    """Print the config as a rich tree (the ``fields`` first, then the rest); optionally save it as text."""
+    import rich
+    import rich.syntax
+    import rich.tree
+
+    tree = rich.tree.Tree("CONFIG", style="dim", guide_style="dim")
+    order = [f for f in fields if f in cfg] + [k for k in cfg if k not in fields and k != "hydra"]
+    for name in order:
+        branch = tree.add(str(name), style="bold", guide_style="dim")
+        node = cfg[name]
+        text = OmegaConf.to_yaml(node, resolve=resolve) if isinstance(node, DictConfig) else str(node)
+        branch.add(rich.syntax.Syntax(text, "yaml"))
+    if rank_zero():
+        rich.print(tree)
+        if save_to is not None:
+            from rich.console import Console
+
+            console = Console(record=True, width=120)
+            console.print(tree)
+            atomic_write_text(save_to, console.export_text())
+
+
+def extras(cfg: DictConfig) -> None:
+    """Optional conveniences before the task (``cfg.extras``): silence Python warnings, print the config."""
+    opts = cfg.get("extras")
+    if not opts:
+        return
+    if opts.get("ignore_warnings"):
+        log.info("ignoring Python warnings (extras.ignore_warnings=true)")
+        warnings.filterwarnings("ignore")
+    if opts.get("print_config"):
+        out = OmegaConf.select(cfg, "paths.output_dir", default=None)
+        print_config_tree(cfg, resolve=True, save_to=Path(out) / "config_tree.log" if out else None)
+
+
+def get_metric_value(metric_dict: Mapping[str, Any], metric_name: str | None) -> float | None:
+    """The value of ``metric_name`` in ``metric_dict`` as a float (for sweepers); None if no name is given.
+    Raises :class:`ConfigError` naming the available metrics if it is missing."""
+    if not metric_name:
+        log.info("no optimized_metric set: returning None to the sweeper")
+        return None
+    if metric_name not in metric_dict:
+        raise ConfigError(
+            f"optimized_metric {metric_name!r} was not logged; available: {sorted(metric_dict)}. "
+            "Set optimized_metric to one of them."
+        )
+    value = metric_dict[metric_name]
+    value = float(value.item() if hasattr(value, "item") else value)
+    log.info("optimized metric %s = %s", metric_name, value)
+    return value

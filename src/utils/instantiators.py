@@ -1,0 +1,73 @@
+"""Build Lightning callbacks and loggers from Hydra config groups, and log the run's hyper-parameters."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from src.utils.hydra_utils import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def _instantiate_group(cfg: DictConfig | None, what: str) -> list[Any]:
+    if not cfg:
+        log.info("no %s configured", what)
+        return []
+    if not isinstance(cfg, DictConfig):
+        raise ConfigError(
+            f"the {what} config must be a mapping of name -> {{_target_: ...}}, got {type(cfg)}"
+        )
+    out = []
+    for name, node in cfg.items():
+        if isinstance(node, DictConfig) and "_target_" in node:
+            log.info("instantiating %s %s <%s>", what[:-1], name, node._target_)
+            out.append(hydra.utils.instantiate(node))
+    return out
+
+
+def instantiate_callbacks(cfg: DictConfig | None) -> list[Any]:
+    """Lightning callbacks from the ``callbacks`` group (entries without ``_target_`` are ignored)."""
+    return _instantiate_group(cfg, "callbacks")
+
+
+def instantiate_loggers(cfg: DictConfig | None) -> list[Any]:
+    """Lightning loggers from the ``logger`` group (entries without ``_target_`` are ignored)."""
+    return _instantiate_group(cfg, "loggers")
+
+
+def drop_callbacks_needing_a_logger(callbacks: list[Any], loggers: list[Any]) -> list[Any]:
+    """Without a logger, ``LearningRateMonitor`` raises at the start of training: leave it out then."""
+    if loggers:
+        return callbacks
+    from lightning.pytorch.callbacks import LearningRateMonitor
+
+    kept = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    if len(kept) != len(callbacks):
+        log.info("no logger: leaving out the LearningRateMonitor callback")
+    return kept
+
+
+def log_hyperparameters(cfg: DictConfig, model: Any, trainer: Any) -> None:
+    """Send the resolved config (data, corruption, decoder, sca, model, trainer, ...) plus parameter counts to
+    every logger of ``trainer`` (rank 0 only; no-op without loggers)."""
+    if not trainer.loggers:
+        return
+    hparams: dict[str, Any] = {}
+    for key in ("experiment_name", "task_name", "tags", "seed", "ckpt_path", "optimized_metric"):
+        if key in cfg:
+            hparams[key] = (
+                OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]
+            )
+    for key in ("data", "corruption", "decoder", "sca", "model", "trainer", "callbacks"):
+        if key in cfg and cfg[key] is not None:
+            hparams[key] = OmegaConf.to_container(cfg[key], resolve=True)
+    if model is not None:
+        params = list(model.parameters())
+        hparams["model/params/total"] = sum(p.numel() for p in params)
+        hparams["model/params/trainable"] = sum(p.numel() for p in params if p.requires_grad)
+    for lg in trainer.loggers:
+        lg.log_hyperparams(hparams)

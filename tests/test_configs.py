@@ -1,0 +1,165 @@
+"""Hydra configs: every experiment composes with ``+experiment=`` and instantiates; so do the entry points.
+
+Also holds the compose helpers the other framework tests import (``from test_configs import compose_config``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import hydra
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+ABLATIONS = ("no_thumbnail", "no_sca", "sca_paper", "no_refine", "no_edge_loss", "decoder_strict")
+#: small and fast data for tests: 256x128 corruption, 128x64 images, 64x64 crops
+SMALL_DATA = (
+    "data=samples",
+    "data.corruption_size=[256,128]",
+    "data.scale=[128,64]",
+    "data.crop=[64,64]",
+    "data.size_multiple=64",
+    "data.batch_size=2",
+    "data.num_workers=0",
+    "data.splits.train=[astronaut,camera]",
+    "data.splits.val=[coffee]",
+    "data.splits.test=[chelsea]",
+    "corruption.ber=3e-4",
+)
+
+os.environ.setdefault("PROJECT_ROOT", str(ROOT))
+
+
+def compose_config(name: str, overrides: list[str] | tuple[str, ...], tmp_path: Path) -> DictConfig:
+    """Compose ``conf/<name>.yaml`` with ``overrides`` like ``python -m src.<name>`` would, with the run
+    folder set to ``tmp_path`` and the HydraConfig registered (so ``${hydra:...}`` resolves)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        cfg = compose(name, overrides=list(overrides), return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(tmp_path)
+        cfg.hydra.job.num = 0
+        cfg.paths.output_dir = str(tmp_path)
+        cfg.paths.log_dir = str(tmp_path / "logs")
+        if "extras" in cfg:
+            cfg.extras.print_config = False
+    HydraConfig().set_config(cfg)
+    GlobalHydra.instance().clear()
+    return cfg
+
+
+def test_train_defaults_have_no_experiment_or_debug_entry() -> None:
+    defaults = OmegaConf.to_container(OmegaConf.load(CONF / "train.yaml"))["defaults"]
+    groups = {next(iter(d)) if isinstance(d, dict) else d for d in defaults}
+    assert "experiment" not in groups and "debug" not in groups
+    assert {"data", "corruption", "decoder", "sca", "model", "trainer", "logger", "callbacks"} <= groups
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_composes_and_instantiates(experiment: str, tmp_path: Path) -> None:
+    cfg = compose_config("train", [f"+experiment={experiment}", *SMALL_DATA, "trainer=cpu"], tmp_path)
+    assert cfg.experiment_name == experiment  # the wandb group and first tag
+    assert cfg.tags[0] == experiment and cfg.optimized_metric == "val/psnr_y"
+    assert cfg.logger.wandb.group == experiment and cfg.logger.wandb.save_dir == str(tmp_path)
+    dm = hydra.utils.instantiate(cfg.data)
+    assert dm.corruption_size == (256, 128) and dm.corruptor.ber == pytest.approx(3e-4)
+    assert dm.pipeline.sca["method"] == cfg.sca.method and dm.pipeline.decoder == OmegaConf.to_container(
+        cfg.decoder
+    )
+    if cfg.get("model") is None:
+        assert experiment == "sca_only" and cfg.train is False
+        return
+    model = hydra.utils.instantiate(cfg.model)
+    # every training crop and evaluation image size is a multiple of what the networks need
+    assert cfg.data.size_multiple % model.net.required_multiple == 0
+    callbacks = [hydra.utils.instantiate(c) for c in cfg.callbacks.values() if "_target_" in c]
+    loggers = [hydra.utils.instantiate(c) for c in cfg.logger.values() if "_target_" in c]
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    assert (
+        trainer.max_epochs == cfg.trainer.max_epochs and trainer.checkpoint_callback.monitor == "val/psnr_y"
+    )
+
+
+def test_ablations_change_what_they_say(tmp_path: Path) -> None:
+    base = compose_config("train", ["+experiment=gca_refine"], tmp_path)
+
+    def diff(experiment: str) -> DictConfig:
+        return compose_config("train", [f"+experiment={experiment}"], tmp_path)
+
+    assert base.sca.method == "dc_thumb" and base.model.use_thumbnail is True
+    nt = diff("no_thumbnail")
+    assert nt.sca.method == "dc" and nt.model.use_thumbnail is False
+    assert diff("no_sca").sca.method == "none" and diff("sca_paper").sca.method == "paper"
+    assert diff("no_refine").model._target_.endswith("CoarseGANModule")
+    ne = diff("no_edge_loss")
+    assert ne.model.lambda_edge == 0 and ne.model.lambda_edge_refined == 0
+    assert diff("decoder_strict").decoder.strategy == "strict"
+    for name in ABLATIONS:
+        assert "ablation" in diff(name).tags
+    # command-line values beat the experiment's, and +debug after +experiment wins
+    cfg = compose_config("train", ["+experiment=no_sca", "sca=dc", "+debug=fdr"], tmp_path)
+    assert cfg.sca.method == "dc" and cfg.trainer.fast_dev_run is True and cfg.logger is None
+
+
+@pytest.mark.parametrize("data", ["samples", "folder", "cityscapes", "div2k", "mate"])
+def test_data_groups_compose(data: str, tmp_path: Path) -> None:
+    cfg = compose_config("train", [f"data={data}"], tmp_path)
+    dm = hydra.utils.instantiate(cfg.data)
+    if data == "cityscapes":
+        assert dm.splits == {"train": "train", "val": "val", "test": "test"}
+        assert dm.corruption_size == (2048, 1024) and dm.scale == (512, 256)
+    if data in ("folder", "cityscapes", "div2k"):  # no root given: a clear error before any training step
+        from src.data import DatasetError
+
+        with pytest.raises(DatasetError, match=r"data\.root is not set"):
+            dm.setup("fit")
+
+
+@pytest.mark.parametrize("trainer", ["default", "cpu", "gpu", "ddp", "ddp_cpu", "ddp_spawn_cpu"])
+def test_trainer_groups_compose(trainer: str, tmp_path: Path) -> None:
+    cfg = compose_config("train", [f"trainer={trainer}"], tmp_path)
+    assert cfg.trainer._target_ == "lightning.pytorch.trainer.Trainer"
+    assert cfg.trainer.default_root_dir == str(tmp_path)
+    if trainer in ("ddp_cpu", "ddp_spawn_cpu"):
+        trainer_obj = hydra.utils.instantiate(cfg.trainer, logger=False, callbacks=[])
+        assert trainer_obj.world_size == 2 and trainer_obj.strategy.__class__.__name__ == "DDPStrategy"
+
+
+@pytest.mark.parametrize("logger", ["wandb", "csv", "none"])
+def test_logger_groups(logger: str, tmp_path: Path) -> None:
+    from src.utils.instantiators import instantiate_loggers
+
+    cfg = compose_config("train", ["+experiment=gca_refine", f"logger={logger}"], tmp_path)
+    loggers = instantiate_loggers(cfg.logger)
+    assert len(loggers) == (0 if logger == "none" else 1)
+    if logger == "wandb":
+        assert cfg.logger.wandb.mode == "disabled"  # WANDB_MODE from conftest; offline by default
+        assert loggers[0].save_dir == str(tmp_path)
+
+
+def test_wandb_is_offline_without_wandb_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    cfg = compose_config("train", [], tmp_path)
+    assert cfg.logger.wandb.mode == "offline"
+
+
+@pytest.mark.parametrize("debug", ["default", "fdr", "overfit", "limit"])
+def test_debug_groups(debug: str, tmp_path: Path) -> None:
+    cfg = compose_config("train", ["+experiment=gca_refine", f"+debug={debug}"], tmp_path)
+    assert cfg.task_name == "debug" and cfg.trainer.accelerator == "cpu" and cfg.data.num_workers == 0
+
+
+def test_eval_and_restore_configs_compose(tmp_path: Path) -> None:
+    ev = compose_config("eval", ["ckpt_path=/x.ckpt"], tmp_path)
+    assert list(ev.bers) == [1e-6, 1e-5, 1e-4] and list(ev.scales) == [1.0, 0.5, 0.25]
+    assert ev.output_dir == str(tmp_path) and set(ev.sca_methods) >= {"paper", "dc", "dc_thumb"}
+    rs = compose_config("restore", ["input=some.jpg"], tmp_path)
+    assert rs.input == "some.jpg" and rs.sca.method == "dc_thumb" and rs.thumbnail is None
+    assert OmegaConf.is_missing(compose_config("restore", [], tmp_path), "input")  # input=... is required
