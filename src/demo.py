@@ -1,18 +1,23 @@
-"""``python -m src.demo`` (``make demo``): a small paper-preset benchmark from the bundled photos and a
-contact sheet of what a standard decoder makes of the corrupted files.
+"""``python -m src.demo`` (``make demo``): the whole pipeline on the bundled photos, on CPU, in minutes.
 
-Steps (small functions, so later stages of the pipeline can be added as more columns):
+Steps (small functions; every output under ``outputs/demo/``):
 1. :func:`build_benchmark`: ``src.corrupt.run`` on scikit-image's photos, cropped to the paper's
-   2048x1024, paper preset (AES-128-CBC-ESSIV, BER 1e-5) -> ``outputs/demo/{clean,corrupted,gt,meta}``.
-2. :func:`contact_sheet`: one row per photo, clean | corrupted as Pillow shows it (libjpeg-turbo with
-   ``LOAD_TRUNCATED_IMAGES``; a grey tile with the error text where Pillow gives up)
-   -> ``outputs/demo/contact_sheet.png``.
+   2048x1024, paper preset (AES-128-CBC-ESSIV, BER 1e-5) -> ``{clean,corrupted,gt,meta}/``.
+2. :func:`contact_sheet`: one row per photo: clean | corrupted as Pillow shows it (libjpeg-turbo with
+   ``LOAD_TRUNCATED_IMAGES``; a grey tile with the error text where Pillow gives up) | our robust decode
+   (clipped) | our SCA (``dc_thumb``, no learning) -> ``contact_sheet.png``.
+3. :func:`train_eval_restore`: ``python -m src.train +experiment=demo`` (a small ``gca_refine``, offline
+   wandb run in ``train/wandb/``), ``python -m src.eval`` with its checkpoint (``eval/table.md``,
+   ``eval/metrics.csv``, side-by-side PNGs), ``python -m src.restore`` on one corrupted file (``restore/``).
+   ``python -m src.demo --no-train`` stops after step 2.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -23,6 +28,8 @@ from PIL import Image, ImageDraw, ImageFile
 
 from src.corrupt import RunSummary, run
 from src.corruption import Corruptor
+from src.jpeg import JPEGError, decode
+from src.sca import compensate
 from src.utils import atomic_write_bytes
 
 OUTPUT_DIR = Path("outputs/demo")
@@ -92,15 +99,34 @@ def captioned(tile: Image.Image, text: str) -> Image.Image:
     return out
 
 
+def restored_tiles(jpeg: bytes, size=TILE) -> tuple[Image.Image, Image.Image]:
+    """Tiles of our robust decode (clipped) and of SCA ``dc_thumb`` on it (no learning)."""
+    try:
+        decoded = decode(jpeg)
+    except JPEGError as e:
+        return error_tile(str(e), size), error_tile(str(e), size)
+    thumb = None
+    if decoded.thumbnail:
+        with Image.open(io.BytesIO(decoded.thumbnail)) as im:
+            thumb = np.asarray(im.convert("RGB"))
+    sca = compensate(decoded, thumb, method="dc_thumb" if thumb is not None else "dc")
+    sca_rgb = np.clip(np.rint(sca.rgb * 255), 0, 255).astype(np.uint8)
+    return fit_tile(Image.fromarray(decoded.to_rgb()), size), fit_tile(Image.fromarray(sca_rgb), size)
+
+
 def row_columns(meta: dict, root: Path) -> list[tuple[str, Callable[[], Image.Image]]]:
-    """(caption, tile maker) per column for one benchmark item: clean, then each corrupted variant."""
+    """(caption, tile maker) per column for one benchmark item: clean, then per corrupted variant:
+    Pillow's view, our robust decode, our SCA."""
     clean = (root / meta["files"]["clean"]).read_bytes()
     w, h = meta["size"]
     cols = [(f"{meta['name']} clean {w}x{h} ({len(clean) // 1024} KB)", lambda: view_tile(clean))]
     for var in meta["variants"]:
         data = (root / var["path"]).read_bytes()
-        text = f"corrupted: {var['n_flips']} flips, {var['differing_bytes']} bytes differ"
+        text = f"Pillow: {var['n_flips']} flips, {var['differing_bytes']} bytes differ"
         cols.append((text, lambda data=data: view_tile(data)))
+        robust, sca = restored_tiles(data)
+        cols.append(("robust decoder (clipped)", lambda robust=robust: robust))
+        cols.append(("SCA dc_thumb (no learning)", lambda sca=sca: sca))
     return cols
 
 
@@ -125,19 +151,52 @@ def save_png(img: Image.Image, path: Path) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def main(output_dir: Path = OUTPUT_DIR) -> Path:
+def run_module(module: str, *overrides: str) -> None:
+    """``python -m <module> overrides...`` in a child process (each entry point is its own Hydra app)."""
+    cmd = [sys.executable, "-m", module, *overrides]
+    print("demo: $", " ".join(cmd[1:]), flush=True)
+    env = {**os.environ, "WANDB_MODE": os.environ.get("WANDB_MODE", "offline")}
+    subprocess.run(cmd, check=True, env=env)
+
+
+def train_eval_restore(output_dir: Path, corrupted_file: Path) -> Path:
+    """Train the small demo model, evaluate it (the paper's table) and restore one corrupted file."""
+    train_dir, eval_dir, restore_dir = output_dir / "train", output_dir / "eval", output_dir / "restore"
+    run_module("src.train", "+experiment=demo", "logger=wandb", f"hydra.run.dir={train_dir}")
+    ckpt = train_dir / "checkpoints" / "last.ckpt"
+    run_module(
+        "src.eval",
+        f"ckpt_path={ckpt}",
+        f"hydra.run.dir={eval_dir}",
+        "data.corruption_size=[512,256]",
+        "corruption.ber=1e-4",
+        "bers=[1e-5,1e-4]",
+        "save_images=2",
+    )
+    run_module("src.restore", f"input={corrupted_file}", f"ckpt_path={ckpt}", f"output_dir={restore_dir}")
+    return eval_dir / "table.md"
+
+
+def main(output_dir: Path = OUTPUT_DIR, train: bool = True) -> Path:
     t0 = time.perf_counter()
     summary = build_benchmark(output_dir)
     sheet = contact_sheet(summary.metas, output_dir)
     path = save_png(sheet, output_dir / "contact_sheet.png")
-    n_flips = [len(v["positions"]) for m in summary.metas for v in json.loads(m.read_text())["variants"]]
+    metas = [json.loads(m.read_text()) for m in summary.metas]
+    n_flips = [len(v["positions"]) for m in metas for v in m["variants"]]
     print(
         f"demo: {len(summary.metas)} photos at {DEMO_SIZE[0]}x{DEMO_SIZE[1]}, paper preset, "
         f"{int(np.sum(n_flips))} bit flips in all -> {output_dir}/ ; contact sheet {path} "
-        f"({time.perf_counter() - t0:.1f} s)"
+        f"({time.perf_counter() - t0:.1f} s)",
+        flush=True,
     )
+    if train:
+        table = train_eval_restore(output_dir, output_dir / metas[0]["variants"][0]["path"])
+        print(table.read_text())
+        print(f"demo: done in {time.perf_counter() - t0:.0f} s; everything is under {output_dir}/")
     return path
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else OUTPUT_DIR)
+    args = [a for a in sys.argv[1:] if a != "--no-train"]
+    main(Path(args[0]) if args else OUTPUT_DIR, train="--no-train" not in sys.argv[1:])

@@ -57,12 +57,14 @@ def test_table_csv_and_pictures(tmp_path: Path) -> None:
 def test_markdown_table_means_per_image() -> None:
     rows = [
         {"image": f"i{k}", "seed": 0, "ber": 1e-5, "method": "m", "width": 8, "height": 4,
-         "psnr_y": v, "ssim_y": 0.5, "psnr_rgb": v - 1, "ssim_rgb": 0.4}
-        for k, v in enumerate((30.0, 40.0, float("inf")))
+         "psnr_y": v, "ssim_y": 0.5, "psnr_rgb": v - 1, "ssim_rgb": 0.4, "flips": flips}
+        for k, (v, flips) in enumerate(((30.0, 2), (40.0, 5), (float("inf"), 1), (float("inf"), 0)))
     ]  # fmt: skip
     table = markdown_table(rows, [1e-5], [(8, 4)])
-    assert "| m | 35.00 / 0.5000 |" in table  # infinite PSNRs (identical images) are left out of the mean
-    assert "| m | 34.00 / 0.4000 |" in table and "3 corrupted file(s)" in table
+    # an exact restoration of a corrupted file counts as 100 dB; a file with no flip is left out
+    assert "| m | 56.67 / 0.5000 |" in table
+    assert "| m | 56.00 / 0.4000 |" in table  # RGB: (29 + 39 + 100) / 3
+    assert "1e-05: 3" in table and "1 file(s) that drew no bit flip left out" in table
 
 
 def test_pillow_view_of_garbage_is_grey() -> None:
