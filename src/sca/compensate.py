@@ -1,0 +1,264 @@
+"""The SCA entry point: ``compensate(decoded, thumbnail, method)``.
+
+Methods: ``none`` (the robust decode, clipped), ``paper`` (the Two-ACIR SCA, see ``src.sca.paper``),
+``dc`` (ours, self-only: segments, joint offsets, interpolation fill) and ``dc_thumb`` (ours with the
+header thumbnail as an absolute anchor, for garbage detection and as the fill). Everything before the
+final colour conversion works on the decoded YCbCr planes, unclipped, in whole MCUs (the DC domain);
+clipping happens once at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from src.sca.errors import SCAError
+from src.sca.fill import fill_holes
+from src.sca.refit import RefitParams, extend_into_gaps, judge_garbage, place_segments, refit_offsets
+from src.sca.segment import SegmentParams, segment_stream
+from src.sca.thumbnail import decode_thumbnail, thumbnail_reference
+from src.sca.tiles import mcu_features, relayout
+from src.sca.types import Compensated, Segment
+
+SCA_METHODS = ("none", "paper", "dc", "dc_thumb")
+_SEG_FIELDS = {f.name for f in dataclasses.fields(SegmentParams)}
+_REFIT_FIELDS = {f.name for f in dataclasses.fields(RefitParams)}
+_OTHER_OPTIONS = {"upsample", "refit", "detect_garbage"}
+
+
+def _planes_to_rgb(planes: list[np.ndarray], decoded, upsample: str, clip: bool = False) -> np.ndarray:
+    """RGB via the decoder's colour stage: float32 (H, W, 3) in 0..255 units, unclipped; with ``clip``
+    uint8 by libjpeg's integer arithmetic (samples rounded and clamped first, like a real decoder)."""
+    from src.jpeg import planes_to_rgb
+
+    w, h = decoded.width, decoded.height
+    return planes_to_rgb(planes, decoded.components, w, h, upsample=upsample, clip=clip)
+
+
+def _split_options(options: dict) -> tuple[SegmentParams, RefitParams, dict]:
+    unknown = set(options) - _SEG_FIELDS - _REFIT_FIELDS - _OTHER_OPTIONS
+    if unknown:
+        allowed = sorted(_SEG_FIELDS | _REFIT_FIELDS | _OTHER_OPTIONS)
+        raise SCAError(f"unknown SCA option(s) {sorted(unknown)}; allowed: {allowed}")
+
+    def conv(v):
+        return tuple(v) if isinstance(v, list) else v
+
+    seg = SegmentParams(**{k: conv(v) for k, v in options.items() if k in _SEG_FIELDS})
+    ref = RefitParams(**{k: conv(v) for k, v in options.items() if k in _REFIT_FIELDS})
+    return seg, ref, {k: v for k, v in options.items() if k in _OTHER_OPTIONS}
+
+
+def _trust_image(trusted_mcu: np.ndarray, decoded) -> np.ndarray:
+    """float32 (H, W) trust from a bool (mcu_rows, mcu_cols) grid."""
+    mh = decoded.planes[0].shape[0] // decoded.mcu_rows
+    mw = decoded.planes[0].shape[1] // decoded.mcu_cols
+    big = np.repeat(np.repeat(trusted_mcu.astype(np.float32), mh, axis=0), mw, axis=1)
+    return np.ascontiguousarray(big[: decoded.height, : decoded.width])
+
+
+def _finish(rgb: np.ndarray) -> np.ndarray:
+    """uint8 RGB -> float32 [0, 1] (or 0..255 floats: rounded and clipped first)."""
+    if rgb.dtype != np.uint8:
+        rgb = np.clip(np.rint(rgb), 0.0, 255.0)
+    out = rgb.astype(np.float32)
+    out *= np.float32(1.0 / 255.0)
+    return out
+
+
+def _steps(decoded, ncomp: int) -> np.ndarray:
+    return np.array([float(np.asarray(q).reshape(-1)[0]) / 8.0 for q in decoded.qtables[:ncomp]], np.float64)
+
+
+def compensate(
+    decoded, thumbnail: np.ndarray | None = None, method: str = "dc_thumb", **options
+) -> Compensated:
+    """Undo colour casts and block shifts of a robust decode.
+
+    decoded: ``src.jpeg.Decoded`` (unclipped padded planes, MCU grid, status flags, quantisation tables).
+    thumbnail: uint8 (h, w, 3) RGB of the whole image; for ``dc_thumb`` it defaults to ``decoded.thumbnail``
+    (JPEG bytes from the header). Without any thumbnail ``dc_thumb`` runs as ``dc`` and says so in ``method``.
+    options: tunables of :class:`SegmentParams` / :class:`RefitParams`, ``upsample`` ("fancy" or "nearest"),
+    ``refit`` and ``detect_garbage`` (bools, default True) for ablations.
+    """
+    if method not in SCA_METHODS:
+        raise SCAError(f"unknown SCA method {method!r}; choose one of {SCA_METHODS}")
+    seg_p, ref_p, other = _split_options(options)
+    upsample = other.get("upsample", "fancy")
+    planes = [np.asarray(p, np.float32) for p in decoded.planes]
+    rows, cols = int(decoded.mcu_rows), int(decoded.mcu_cols)
+    n = rows * cols
+    status = np.asarray(decoded.mcu_status, np.uint8).reshape(-1)
+    if method == "none":
+        trusted = (status & 2) == 0
+        return Compensated(
+            _finish(_planes_to_rgb(planes, decoded, upsample, clip=True)),
+            _trust_image(trusted.reshape(rows, cols), decoded),
+            [Segment(0, n, 0, tuple(0.0 for _ in planes))],
+            [],
+            "none",
+        )
+    if method == "paper":
+        from src.sca.paper import paper_sca
+
+        return paper_sca(decoded, upsample=upsample)
+
+    thumb = None
+    if method == "dc_thumb":
+        if thumbnail is None:
+            thumbnail = decode_thumbnail(getattr(decoded, "thumbnail", None))
+        if thumbnail is None:
+            method = "dc"
+        else:
+            thumb = thumbnail_reference(
+                np.asarray(thumbnail), planes, int(decoded.width), int(decoded.height), rows, cols
+            )
+    ncomp = len(planes)
+    steps = _steps(decoded, ncomp)
+    feats = mcu_features(planes, rows, cols, getattr(decoded, "dc", None), steps)
+    segs, offs, garb = segment_stream(feats, status, cols, steps, thumb, seg_p)
+    segs, offs, garb = _merge_detours(segs, offs, garb, steps, ref_p.max_detour)
+    segs, offs, garb = _merge_similar(segs, offs, garb, steps, ref_p.merge_steps)
+    segs, offs, garb = _drop_short(segs, offs, garb, ref_p.min_segment)
+    src, seg_of = place_segments(segs, n)
+    if other.get("refit", True) and len(segs):
+        offs = refit_offsets(feats, segs, offs, src, seg_of, cols, steps, thumb, ref_p, status)
+    near = _near_breaks(garb, segs, src, n, ref_p)
+    extend = ref_p.max_extend if ref_p.max_extend is not None else (8 if thumb is not None else 0)
+    if other.get("detect_garbage", True) and extend > 0 and len(segs):
+        near |= extend_into_gaps(src, seg_of, segs, garb, status, extend)
+    off_at = np.zeros((n, ncomp), np.float32)
+    ok = seg_of >= 0
+    off_at[ok] = offs[seg_of[ok]]
+    if other.get("detect_garbage", True):
+        hole = judge_garbage(feats, src, off_at, cols, thumb, ref_p, near)
+    else:
+        hole = src < 0
+    rgb = render(decoded, feats, src, off_at, hole, thumb, upsample, ref_p.fill_gain, ref_p.fill_clamp)
+    segments = [
+        Segment(int(a), int(b), int(s), tuple(float(v) for v in o))
+        for (a, b, s), o in zip(segs, offs, strict=True)
+    ]
+    garbage = _garbage_runs(garb, src, hole)
+    source = np.where(hole, -1, src)
+    trust = _trust_image(~hole.reshape(rows, cols), decoded)
+    return Compensated(rgb, trust, segments, garbage, method, source, off_at)
+
+
+def _merge_detours(segs: np.ndarray, offs: np.ndarray, garb: np.ndarray, steps: np.ndarray, max_len: int):
+    """Short segments (together under ``max_len`` MCUs) between two segments of the same shift and
+    offsets (within two DC steps) are a false detour: two real hits never restore the same DC
+    offsets. Merge them all, dropping the garbage runs in between."""
+    segs, offs = segs.copy(), offs.copy()
+    garb = garb.reshape(-1, 2)
+    tol = 2.0 * steps[: offs.shape[1]] + 1e-3
+    k = 1
+    while k < len(segs) - 1:
+        merged = False
+        for r in range(k + 1, len(segs)):
+            if segs[r - 1, 1] - segs[k, 0] >= max_len:
+                break
+            if segs[r, 2] == segs[k - 1, 2] and (np.abs(offs[r] - offs[k - 1]) <= tol).all():
+                lo, hi = segs[k - 1, 1], segs[r, 0]
+                garb = garb[(garb[:, 1] <= lo) | (garb[:, 0] >= hi)]
+                segs[k - 1, 1] = segs[r, 1]
+                segs = np.delete(segs, range(k, r + 1), axis=0)
+                offs = np.delete(offs, range(k, r + 1), axis=0)
+                merged = True
+                break
+        k = max(k - 1, 1) if merged else k + 1
+    return segs, offs, garb
+
+
+def _merge_similar(segs: np.ndarray, offs: np.ndarray, garb: np.ndarray, steps: np.ndarray, tol: float):
+    """Neighbouring segments with the same shift, offsets within ``tol`` DC steps and at most one
+    garbage MCU between them are one segment split by noise (offset-only searches in smooth
+    gradients): merge them and let the refit estimate one offset."""
+    if len(segs) < 2 or tol <= 0:
+        return segs, offs, garb
+    garb = garb.reshape(-1, 2)
+    keep_s, keep_o = [segs[0].copy()], [offs[0].copy()]
+    for seg, off in zip(segs[1:], offs[1:], strict=True):
+        last, last_o = keep_s[-1], keep_o[-1]
+        if (
+            seg[2] == last[2]
+            and seg[0] - last[1] <= 1
+            and (np.abs(off - last_o) <= tol * steps[: offs.shape[1]] + 1e-3).all()
+        ):
+            garb = garb[(garb[:, 1] <= last[1]) | (garb[:, 0] >= seg[0])]
+            last[1] = seg[1]
+        else:
+            keep_s.append(seg.copy())
+            keep_o.append(off.copy())
+    return np.asarray(keep_s), np.asarray(keep_o), garb
+
+
+def _drop_short(segs: np.ndarray, offs: np.ndarray, garb: np.ndarray, min_len: int):
+    """Segments shorter than ``min_len`` MCUs between two others become garbage: a true segment that
+    short (two hits a few MCUs apart) is rare, a spurious one costs more than filling it."""
+    if len(segs) < 3 or min_len <= 0:
+        return segs, offs, garb
+    length = segs[:, 1] - segs[:, 0]
+    drop = np.zeros(len(segs), bool)
+    drop[1:-1] = length[1:-1] < min_len
+    if not drop.any():
+        return segs, offs, garb
+    runs = np.concatenate([garb.reshape(-1, 2), segs[drop, :2]])
+    runs = runs[np.argsort(runs[:, 0])]
+    merged: list[list[int]] = []
+    for a, b in runs.tolist():
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return segs[~drop], offs[~drop], np.asarray(merged, np.int64).reshape(-1, 2)
+
+
+def _near_breaks(garb: np.ndarray, segs: np.ndarray, src: np.ndarray, n: int, p: RefitParams) -> np.ndarray:
+    """bool (N,) output positions whose decoded MCU lies within ``near_break`` MCUs of a garbage run or a
+    segment start (other than the first)."""
+    mark = np.zeros(n + 1, np.int64)
+    k = p.near_break
+    edges = [(int(a), int(b)) for a, b in garb] + [(int(a), int(a)) for a in segs[1:, 0]]
+    for a, b in edges:
+        mark[max(a - k, 0)] += 1
+        mark[min(b + k, n)] -= 1
+    near_dec = np.cumsum(mark)[:n] > 0
+    return (src >= 0) & near_dec[np.maximum(src, 0)]
+
+
+def _garbage_runs(runs: np.ndarray, src: np.ndarray, hole: np.ndarray) -> list[tuple[int, int]]:
+    """Decoded MCU ranges judged garbage: the segmentation's runs plus decoded MCUs rejected afterwards."""
+    mark = np.zeros(src.size + 1, bool)
+    for a, b in runs:
+        mark[a:b] = True
+    mark[src[hole & (src >= 0)]] = True
+    mark[src[~hole & (src >= 0)]] = False  # MCUs given back to a segment and shown
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mark.astype(np.int8)])))
+    return [(int(a), int(b)) for a, b in zip(edges[0::2], edges[1::2], strict=True)]
+
+
+def render(
+    decoded,
+    feats,
+    src: np.ndarray,
+    off_at: np.ndarray,
+    hole: np.ndarray,
+    thumb=None,
+    upsample: str = "fancy",
+    fill_gain: float = 0.5,
+    fill_clamp: float = 16.0,
+) -> np.ndarray:
+    """Re-layout the decoded planes (output MCU j <- decoded MCU src[j] minus off_at[j]), fill the
+    ``hole`` MCUs (thumbnail or interpolation) and convert: float32 (H, W, 3) RGB in [0, 1].
+
+    feats: McuFeatures of the decoded planes (their block means steer the fill).
+    """
+    rows, cols = int(decoded.mcu_rows), int(decoded.mcu_cols)
+    planes = [np.asarray(p, np.float32) for p in decoded.planes]
+    src = np.where(hole, -1, src)
+    out = relayout(planes, src, off_at, rows, cols, fill=0.0)
+    means = feats.means[np.maximum(src, 0)] - off_at[:, feats.m_comp]
+    out = fill_holes(out, hole, means, feats.m_comp, rows, cols, thumb, fill_gain, fill_clamp)
+    return _finish(_planes_to_rgb(out, decoded, upsample, clip=True))

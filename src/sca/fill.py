@@ -1,0 +1,113 @@
+"""Fill of untrusted MCUs: the upsampled thumbnail plus a smooth correction, or interpolation.
+
+The correction lives on each component's 8x8-block grid: (restored - thumbnail) block means of the
+trusted blocks are spread into the holes by push-pull (a multiresolution membrane fill; the grid has
+~32k cells at 2K, so this is cheap), then interpolated bilinearly to the pixels of the hole tiles
+only. A filled region so takes its detail from the thumbnail and its level from the trusted pixels
+around it (a cheap Poisson-like blend). Without a thumbnail the restored block means themselves are
+interpolated.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from scipy import ndimage
+
+from src.sca.thumbnail import ThumbReference, sample_tiles
+from src.sca.tiles import tile_shapes
+
+
+def push_pull(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Fill the unknown cells of a float (h, w) grid smoothly from the known ones (push-pull).
+
+    values: float64 (h, w); known: bool (h, w). Known cells are returned unchanged; all unknown ->
+    zeros.
+    """
+    if known.all():
+        return values.copy()
+    if not known.any():
+        return np.zeros_like(values)
+    v_levels = [np.where(known, values, 0.0)]
+    w_levels = [known.astype(np.float64)]
+    while max(v_levels[-1].shape) > 1:
+        v, w = v_levels[-1], w_levels[-1]
+        ph, pw = v.shape[0] % 2, v.shape[1] % 2
+        v = np.pad(v, ((0, ph), (0, pw)))
+        w = np.pad(w, ((0, ph), (0, pw)))
+        v_levels.append(v[0::2, 0::2] + v[1::2, 0::2] + v[0::2, 1::2] + v[1::2, 1::2])
+        w_levels.append(w[0::2, 0::2] + w[1::2, 0::2] + w[0::2, 1::2] + w[1::2, 1::2])
+    est = v_levels[-1] / np.maximum(w_levels[-1], 1e-12)
+    for v, w in zip(reversed(v_levels[:-1]), reversed(w_levels[:-1]), strict=True):
+        up = np.repeat(np.repeat(est, 2, axis=0), 2, axis=1)[: v.shape[0], : v.shape[1]]
+        up = ndimage.uniform_filter(up, 3, mode="nearest")
+        wc = np.minimum(w, 1.0)
+        est = np.where(w > 0, v / np.maximum(w, 1e-12), 0.0) * wc + (1.0 - wc) * up
+    return np.where(known, values, est)
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_grid(plane, grid, tiles, cols, th, tw):
+    """plane[tile] += bilinear(grid) over every listed tile; grid is the plane's 8x8-block grid."""
+    gh, gw = grid.shape
+    for t in range(tiles.shape[0]):
+        j = tiles[t]
+        r = j // cols
+        c = j - r * cols
+        for y in range(r * th, r * th + th):
+            gy = (y + 0.5) / 8.0 - 0.5
+            y0 = int(np.floor(gy))
+            fy = gy - y0
+            y1 = min(max(y0 + 1, 0), gh - 1)
+            y0 = min(max(y0, 0), gh - 1)
+            for x in range(c * tw, c * tw + tw):
+                gx = (x + 0.5) / 8.0 - 0.5
+                x0 = int(np.floor(gx))
+                fx = gx - x0
+                x1 = min(max(x0 + 1, 0), gw - 1)
+                x0 = min(max(x0, 0), gw - 1)
+                top = (1 - fx) * grid[y0, x0] + fx * grid[y0, x1]
+                bottom = (1 - fx) * grid[y1, x0] + fx * grid[y1, x1]
+                plane[y, x] += (1 - fy) * top + fy * bottom
+
+
+def fill_holes(
+    planes: list[np.ndarray],
+    hole: np.ndarray,
+    block_means: np.ndarray,
+    m_comp: np.ndarray,
+    mcu_rows: int,
+    mcu_cols: int,
+    thumb: ThumbReference | None = None,
+    gain: float = 0.5,
+    clamp: float = 16.0,
+) -> list[np.ndarray]:
+    """Fill the hole MCUs (bool (N,)) of the restored planes in place and return them.
+
+    block_means: float (N, M) 8x8 block means of the restored planes at every output MCU (columns by
+    component as given by m_comp); only the trusted ones are read. gain/clamp: the correction inside
+    a hole is scaled and clipped (sample units): next to edges the neighbours' difference from the
+    blurry thumbnail says little about the hole, so it is damped.
+    """
+    if not hole.any():
+        return planes
+    tiles = np.flatnonzero(hole).astype(np.int64)
+    known_mcu = ~hole.reshape(mcu_rows, mcu_cols)
+    for ci, (plane, (th, tw)) in enumerate(zip(planes, tile_shapes(planes, mcu_rows, mcu_cols), strict=True)):
+        nby, nbx = th // 8, tw // 8
+        cols_c = m_comp == ci
+        diff = block_means[:, cols_c].astype(np.float64)
+        if thumb is not None:
+            diff = diff - thumb.means[:, cols_c]
+            sample_tiles(thumb, ci, plane, tiles, mcu_rows, mcu_cols)
+        else:
+            for j in tiles:
+                r, c = divmod(int(j), mcu_cols)
+                plane[r * th : (r + 1) * th, c * tw : (c + 1) * tw] = 0.0
+        grid = diff.reshape(mcu_rows, mcu_cols, nby, nbx).transpose(0, 2, 1, 3).reshape(mcu_rows * nby, -1)
+        known = np.repeat(np.repeat(known_mcu, nby, axis=0), nbx, axis=1)
+        corr = push_pull(grid, known)
+        if thumb is not None:  # damp the correction inside the holes (edges make it unreliable)
+            corr = np.where(known, corr, np.clip(gain * corr, -clamp, clamp))
+        _add_grid(plane, corr, tiles, mcu_cols, th, tw)
+    return planes
