@@ -115,7 +115,14 @@ def test_demo_contact_sheet(tmp_path, input_dir):
         Corruptor.from_preset("paper", ber=1e-3), input_dir, tmp_path, size=(512, 256), progress=False
     )
     sheet = demo.contact_sheet(summary.metas, tmp_path)
-    assert sheet.size[0] == 2 * demo.TILE[0] + 12
+    # columns: clean | Pillow | robust decode | SCA, one row per photo
+    assert sheet.size[0] == 4 * demo.TILE[0] + 5 * 4
     assert sheet.size[1] == 2 * (demo.TILE[1] + demo.CAPTION + 4) + 4
+    px = np.asarray(sheet).astype(np.float64)
+    for row in range(2):
+        y0 = 4 + row * (demo.TILE[1] + demo.CAPTION + 4)
+        cells = [px[y0 : y0 + demo.TILE[1], 4 + j * (demo.TILE[0] + 4) :][:, : demo.TILE[0]] for j in range(4)]
+        err_robust, err_sca = (np.abs(cells[k] - cells[0]).mean() for k in (2, 3))
+        assert err_sca < err_robust / 2  # the SCA column is much closer to the clean one
     tile = demo.view_tile(b"\xff\xd8\xff\xdb garbage")
     assert tile.size == demo.TILE and np.asarray(tile)[-1, -1].tolist() == [128, 128, 128]  # error tile
