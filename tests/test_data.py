@@ -255,6 +255,17 @@ def test_train_corruption_changes_every_epoch_val_never(corruptor: Corruptor) ->
     assert torch.equal(val[1]["sca"], v["sca"])  # plain indices (e.g. from Lightning's overfit sampler)
 
 
+def test_train_repeats_give_each_photo_distinct_corruptions(corruptor: Corruptor) -> None:
+    train = _dataset("train", corruptor, train=True, crop=(64, 64), size_multiple=32, repeats=3)
+    assert len(train) == 6  # 2 photos x 3 passes per epoch
+    seeds = {int(train[(k, 0)]["seed"]) for k in range(6)}
+    assert len(seeds) == 6  # every pass of every photo is its own corruption ...
+    assert [train[(k, 0)]["path"] for k in (0, 2, 4)] == ["coffee"] * 3  # ... of the right photo
+    assert seeds.isdisjoint(int(train[(k, 1)]["seed"]) for k in range(6))  # and the next epoch is new again
+    single = _dataset("train", corruptor, train=True, repeats=1)
+    assert int(train[(2, 0)]["seed"]) == int(single[(0, 1)]["seed"])  # pass r of epoch e = epoch e*R + r
+
+
 def test_variant_cache_on_disk(tmp_path: Path, corruptor: Corruptor) -> None:
     cache = SampleCache(tmp_path / "cache", settings_fingerprint(corruptor, SMALL))
     ds = _dataset(

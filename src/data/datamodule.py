@@ -98,6 +98,8 @@ class RestorationDataModule(LightningDataModule):
         shuffle: shuffle training images.
         resample: a new corruption every epoch (else every epoch reuses variant 0, e.g. for overfitting).
         cache_variants: K > 0 cycles through K corruption variants per training image and caches them.
+        train_repeats: each training image appears R times per epoch, each time with its own corruption
+            (longer epochs for small photo sets: fewer validation passes and DataLoader restarts).
         cache_dir: folder for the caches (shared by workers and runs); null = in memory per worker.
         cache_clean: keep each photo's clean JPEG at the corruption size (skips load + resize + encode,
             about 50 ms of a 2048x1024 sample; every corruption is still drawn afresh).
@@ -133,6 +135,7 @@ class RestorationDataModule(LightningDataModule):
         shuffle: bool = True,
         resample: bool = True,
         cache_variants: int = 0,
+        train_repeats: int = 1,
         cache_dir: str | None = None,
         cache_clean: bool = False,
         max_items: Mapping[str, int | None] | None = None,
@@ -181,6 +184,9 @@ class RestorationDataModule(LightningDataModule):
         self.shuffle = shuffle
         self.resample = resample
         self.cache_variants = int(cache_variants)
+        if int(train_repeats) < 1:
+            raise ValueError(f"data.train_repeats must be a positive integer, got {train_repeats!r}")
+        self.train_repeats = int(train_repeats)
         self.cache_dir = cache_dir
         self.cache_clean = cache_clean
         self.max_items = dict(_plain(max_items) or {})
@@ -244,6 +250,7 @@ class RestorationDataModule(LightningDataModule):
                 vflip=self.vflip,
                 resample=self.resample,
                 variants=self.cache_variants,
+                repeats=self.train_repeats if train else 1,
                 cache=cache,
                 clean_cache=clean_cache,
             )

@@ -164,7 +164,8 @@ class CorruptedImageDataset(Dataset):
     float32 scalar; ``seed`` int64 scalar. Training samples (``train=True``) are randomly cropped to ``crop``
     (offsets on the MCU grid) and flipped; evaluation samples are full images cropped top-left to a multiple
     of ``size_multiple``. ``__getitem__`` takes an index or an ``(index, epoch)`` pair (from
-    :class:`EpochSampler`).
+    :class:`EpochSampler`). With ``repeats`` R > 1 (training) the dataset is R times longer: index
+    ``r * len(items) + i`` is photo ``i`` with the corruption variant of pass ``epoch * R + r``.
 
     An image that fails to load is skipped with a warning and counted in ``skipped`` (this worker's count):
     the next readable image takes its place. A decode error on a corrupted file (possible when the corruption
@@ -185,6 +186,7 @@ class CorruptedImageDataset(Dataset):
         vflip: bool = False,
         resample: bool = True,
         variants: int = 0,
+        repeats: int = 1,
         cache: SampleCache | None = None,
         clean_cache: CleanJpegCache | None = None,
         retries: int = 3,
@@ -204,13 +206,14 @@ class CorruptedImageDataset(Dataset):
         self.hflip, self.vflip = hflip, vflip
         self.resample = resample
         self.variants = max(0, int(variants))
+        self.repeats = max(1, int(repeats))
         self.cache = cache
         self.clean_cache = clean_cache
         self.retries = retries
         self.skipped: set[int] = set()
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.items) * self.repeats
 
     def variant_of(self, epoch: int) -> int:
         """Corruption variant for ``epoch``: the epoch itself (train, resampling), ``epoch % variants`` (train
@@ -290,9 +293,10 @@ class CorruptedImageDataset(Dataset):
         return out
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
-        index, epoch = (int(key[0]), int(key[1])) if isinstance(key, tuple | list) else (int(key), 0)
-        variant = self.variant_of(epoch)
+        key_index, epoch = (int(key[0]), int(key[1])) if isinstance(key, tuple | list) else (int(key), 0)
+        repeat, index = divmod(key_index, len(self.items))
+        variant = self.variant_of(epoch * self.repeats + repeat)
         sample = self.build(index, variant)
         # crops and flips draw from their own stream, so cached samples still get fresh crops every epoch
-        rng = np.random.default_rng([sample_seed(self.seed, self.split, epoch, index), 1])
+        rng = np.random.default_rng([sample_seed(self.seed, self.split, epoch, key_index), 1])
         return self.finish(sample, rng)
