@@ -164,6 +164,32 @@ def test_residual_refine_starts_from_its_input():
     torch.testing.assert_close(out["levels"][0], build_image_pyramid(sca * 2 - 1, 2)[0])
 
 
+def test_mask_gate_passes_trusted_content_exactly():
+    gen = build_generator(
+        small_coarse,
+        RefinePyramid(levels=2, width=8, depth=3, extra_channels=7),
+        True,
+        True,
+        ("sca", "mask", "thumb"),
+        refine_residual=True,
+        mask_gate=4,
+    )
+    sca, thumb, _ = _inputs(2, 64, 64)
+    mask = torch.ones(2, 1, 64, 64)
+    mask[:, :, 16:32, 32:48] = 0.0  # one filled MCU
+    with torch.no_grad():
+        out = gen.run(sca, thumb, mask)
+    changed = (out["refined"] - (sca * 2 - 1)).abs().amax(dim=1) > 0
+    # the random-init correction changes the filled MCU (and its 4-px rim), nothing else
+    assert changed[:, 16:32, 32:48].all()
+    assert not changed[:, :12].any() and not changed[:, 36:].any() and not changed[:, :, :28].any()
+    assert changed[:, 12:36, 28:52].any() and not changed[:, :, 52:].any()
+    with pytest.raises(NetworkConfigError, match="mask_gate needs"):
+        build_generator(small_coarse, None, True, True, mask_gate=4)
+    # the gate survives export / rebuild
+    assert GCAGenerator.from_spec(gen.spec()).mask_gate == 4
+
+
 def test_paper_refine_fuses_thumbnail_at_the_base():
     r = RefinePyramid(levels=2, width=8, depth=3)
     with torch.no_grad():

@@ -387,6 +387,8 @@ class RefineGANModule(CoarseGANModule):
         refine_inputs: our variant: any of ``"sca"``, ``"mask"``, ``"thumb"`` appended to every refine level's
             input (the paper: none).
         refine_residual: our variant: refine levels are corrections added to the (bicubic-halved) SCA image.
+        mask_gate: our variant (with refine_residual): corrections only where SCA did not trust its content
+            (``1 - mask``, dilated by this many pixels); 0 = everywhere.
         lambda_char: Charbonnier over the pyramid levels vs the bicubic-halved GT, divided by
             ``max(levels - 1, 1)`` (the paper: 150 / scen).
         lambda_edge_refined: Sobel edge loss on the refined image (15).
@@ -402,6 +404,7 @@ class RefineGANModule(CoarseGANModule):
         refine: NetOrFactory | None = None,
         refine_inputs: Sequence[str] = (),
         refine_residual: bool = False,
+        mask_gate: int = 0,
         lambda_char: float = 150.0,
         lambda_edge_refined: float = 15.0,
         coarse_ckpt_path: str | None = None,
@@ -411,6 +414,7 @@ class RefineGANModule(CoarseGANModule):
         self._refine_factory = refine
         self._refine_inputs = tuple(refine_inputs)
         self._refine_residual = refine_residual
+        self._mask_gate = int(mask_gate)
         if freeze_coarse:
             discriminator = None
         if refine is None and kwargs.get("generator_spec") is None:
@@ -435,6 +439,7 @@ class RefineGANModule(CoarseGANModule):
             use_mask,
             self._refine_inputs,
             self._refine_residual,
+            self._mask_gate,
         )
 
     def load_coarse(self, path: str | Path) -> None:
