@@ -12,7 +12,7 @@ export WANDB_MODE ?= offline
 export PYTHONDONTWRITEBYTECODE ?=
 
 .DEFAULT_GOAL := help
-.PHONY: gpu-wheels help install demo test test-slow test-gpu fuzz bench lint format clean photos sync-wandb
+.PHONY: gpu-wheels gpu-photos help install demo test test-slow test-gpu fuzz bench lint format clean photos sync-wandb
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -39,8 +39,9 @@ test-gpu: $(STAMP)  ## GPU-only checks (needs CUDA)
 fuzz: $(STAMP)  ## decoder fuzzing, >= 100k mutated inputs
 	$(BIN)/python -m pytest -q -m slow tests/test_jpeg_fuzz.py $(PYTEST_ARGS)
 
-bench: $(STAMP)  ## speed/quality benchmarks (ratios against baselines measured in the same run)
-	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+bench: $(STAMP)  ## CPU speed/quality benchmarks (ratios against baselines measured in the same run)
+	@for b in corruption decoder sca_quality datamodule train_step; do \
+	  echo "== benchmarks/$$b.py"; $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 photos:  ## install Debian's mate-backgrounds (large real photos for benchmarks), needs root
 	@test -d /usr/share/backgrounds/mate || (apt-get update -qq && apt-get install -y -qq mate-backgrounds)
@@ -52,6 +53,9 @@ lint: $(STAMP)  ## ruff check
 format: $(STAMP)  ## ruff format + autofix
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
+
+gpu-photos: photos  ## real photos for a device call -> .photos/ (mate nature photos at 2048 px, ~6.5 MiB)
+	$(BIN)/python benchmarks/gpu_photos.py --out .photos
 
 sync-wandb:  ## upload offline wandb runs (needs `wandb login`)
 	$(BIN)/wandb sync $$(find logs outputs -type d -name 'offline-run-*' 2>/dev/null)

@@ -7,8 +7,8 @@ import os
 os.environ["WANDB_MODE"] = "disabled"
 os.environ.setdefault("HYDRA_FULL_ERROR", "1")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
 
 @pytest.fixture(scope="session")
