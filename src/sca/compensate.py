@@ -24,7 +24,7 @@ from src.sca.types import Compensated, Segment
 SCA_METHODS = ("none", "paper", "dc", "dc_thumb")
 _SEG_FIELDS = {f.name for f in dataclasses.fields(SegmentParams)}
 _REFIT_FIELDS = {f.name for f in dataclasses.fields(RefitParams)}
-_OTHER_OPTIONS = {"upsample", "refit", "detect_garbage"}
+_OTHER_OPTIONS = {"upsample", "refit", "detect_garbage", "end_check"}
 
 
 def _planes_to_rgb(planes: list[np.ndarray], decoded, upsample: str, clip: bool = False) -> np.ndarray:
@@ -62,9 +62,8 @@ def _finish(rgb: np.ndarray) -> np.ndarray:
     """uint8 RGB -> float32 [0, 1] (or 0..255 floats: rounded and clipped first)."""
     if rgb.dtype != np.uint8:
         rgb = np.clip(np.rint(rgb), 0.0, 255.0)
-    out = rgb.astype(np.float32)
-    out *= np.float32(1.0 / 255.0)
-    return out
+    # one pass: cast to float32 and scale (the same float32 products as astype then *=)
+    return np.multiply(rgb, np.float32(1.0 / 255.0), dtype=np.float32)
 
 
 def _steps(decoded, ncomp: int) -> np.ndarray:
@@ -80,7 +79,8 @@ def compensate(
     thumbnail: uint8 (h, w, 3) RGB of the whole image; for ``dc_thumb`` it defaults to ``decoded.thumbnail``
     (JPEG bytes from the header). Without any thumbnail ``dc_thumb`` runs as ``dc`` and says so in ``method``.
     options: tunables of :class:`SegmentParams` / :class:`RefitParams`, ``upsample`` ("fancy" or "nearest"),
-    ``refit`` and ``detect_garbage`` (bools, default True) for ablations.
+    ``refit``, ``detect_garbage`` and ``end_check`` (bools, default True: see ``_segment_consistent``)
+    for ablations.
     """
     if method not in SCA_METHODS:
         raise SCAError(f"unknown SCA method {method!r}; choose one of {SCA_METHODS}")
@@ -117,7 +117,10 @@ def compensate(
     ncomp = len(planes)
     steps = _steps(decoded, ncomp)
     feats = mcu_features(planes, rows, cols, getattr(decoded, "dc", None), steps)
-    segs, offs, garb = segment_stream(feats, status, cols, steps, thumb, seg_p)
+    if other.get("end_check", True):
+        segs, offs, garb = _segment_consistent(feats, status, cols, steps, thumb, seg_p)
+    else:
+        segs, offs, garb = segment_stream(feats, status, cols, steps, thumb, seg_p)
     segs, offs, garb = _merge_detours(segs, offs, garb, steps, ref_p.max_detour)
     segs, offs, garb = _merge_similar(segs, offs, garb, steps, ref_p.merge_steps)
     segs, offs, garb = _drop_short(segs, offs, garb, ref_p.min_segment)
@@ -144,6 +147,33 @@ def compensate(
     source = np.where(hole, -1, src)
     trust = _trust_image(~hole.reshape(rows, cols), decoded)
     return Compensated(rgb, trust, segments, garbage, method, source, off_at)
+
+
+def _end_shift(status: np.ndarray) -> int | None:
+    """The stream's final shift as the decoder saw it: minus the MCUs filled for lack of data at the end
+    (each shift decrease costs one MCU of data there), or None when none were (the shift can be >= 0)."""
+    lost = (status & 2) != 0
+    k = int(np.argmin(lost[::-1])) if not lost.all() else lost.size
+    return -k if k else None
+
+
+def _segment_consistent(feats, status, cols, steps, thumb, p: SegmentParams):
+    """``segment_stream``, and when its final shift contradicts the end of the data (a shift change of a
+    hit in flat content was not accepted, or a wrong one led the segmentation astray), again without
+    the sign tests (``sign_frac``, ``n_strong``, ``shift_frac``): the run whose final shift is closer to
+    the data's wins (ties: the first). Clean decodes end unshifted and are segmented once."""
+    target = _end_shift(status)
+
+    def miss(segs: np.ndarray) -> int:
+        final = int(segs[-1, 2]) if len(segs) else 0
+        return max(-final, 0) if target is None else abs(final - target)
+
+    first = segment_stream(feats, status, cols, steps, thumb, p)
+    if miss(first[0]) == 0:
+        return first
+    loose = dataclasses.replace(p, sign_frac=0.0, n_strong=0.0, shift_frac=0.0)
+    second = segment_stream(feats, status, cols, steps, thumb, loose)
+    return second if miss(second[0]) < miss(first[0]) else first
 
 
 def _merge_detours(segs: np.ndarray, offs: np.ndarray, garb: np.ndarray, steps: np.ndarray, max_len: int):

@@ -12,38 +12,71 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from scipy import ndimage
 
 from src.sca.thumbnail import ThumbReference, sample_tiles
 from src.sca.tiles import tile_shapes
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _box3_nearest(a, out, tmp):
+    """out = 3x3 box mean of a (h, w) with edges repeated (scipy's uniform_filter(a, 3, mode="nearest"))."""
+    h, w = a.shape
+    for y in range(h):
+        for x in range(w):
+            tmp[y, x] = (a[max(y - 1, 0), x] + a[y, x] + a[min(y + 1, h - 1), x]) / 3.0
+    for y in range(h):
+        for x in range(w):
+            out[y, x] = (tmp[y, max(x - 1, 0)] + tmp[y, x] + tmp[y, min(x + 1, w - 1)]) / 3.0
+
+
+@numba.njit(cache=True, nogil=True)
+def _push_pull_kernel(values, known):
+    # pull: 2x2 sums of (value, weight) down to one cell (odd sizes padded with empty cells)
+    v_levels = [np.where(known, values, 0.0)]
+    w_levels = [known.astype(np.float64)]
+    while max(v_levels[-1].shape[0], v_levels[-1].shape[1]) > 1:
+        v, w = v_levels[-1], w_levels[-1]
+        h2, w2 = (v.shape[0] + 1) // 2, (v.shape[1] + 1) // 2
+        nv = np.zeros((h2, w2))
+        nw = np.zeros((h2, w2))
+        for y in range(v.shape[0]):
+            for x in range(v.shape[1]):
+                nv[y // 2, x // 2] += v[y, x]
+                nw[y // 2, x // 2] += w[y, x]
+        v_levels.append(nv)
+        w_levels.append(nw)
+    est = v_levels[-1] / np.maximum(w_levels[-1], 1e-12)
+    # push: each level blends its own mean (by its weight, up to 1) with the smoothed coarser estimate
+    for k in range(len(v_levels) - 2, -1, -1):
+        v, w = v_levels[k], w_levels[k]
+        h, wd = v.shape
+        up = np.empty((h, wd))
+        for y in range(h):
+            for x in range(wd):
+                up[y, x] = est[y // 2, x // 2]
+        smooth = np.empty((h, wd))
+        _box3_nearest(up, smooth, np.empty((h, wd)))
+        est = np.empty((h, wd))
+        for y in range(h):
+            for x in range(wd):
+                wc = min(w[y, x], 1.0)
+                own = v[y, x] / max(w[y, x], 1e-12) if w[y, x] > 0 else 0.0
+                est[y, x] = own * wc + (1.0 - wc) * smooth[y, x]
+    return np.where(known, values, est)
 
 
 def push_pull(values: np.ndarray, known: np.ndarray) -> np.ndarray:
     """Fill the unknown cells of a float (h, w) grid smoothly from the known ones (push-pull).
 
     values: float64 (h, w); known: bool (h, w). Known cells are returned unchanged; all unknown ->
-    zeros.
+    zeros. In numba: a pyramid of a few small grids, whose numpy version spent its time in call
+    overhead.
     """
     if known.all():
         return values.copy()
     if not known.any():
         return np.zeros_like(values)
-    v_levels = [np.where(known, values, 0.0)]
-    w_levels = [known.astype(np.float64)]
-    while max(v_levels[-1].shape) > 1:
-        v, w = v_levels[-1], w_levels[-1]
-        ph, pw = v.shape[0] % 2, v.shape[1] % 2
-        v = np.pad(v, ((0, ph), (0, pw)))
-        w = np.pad(w, ((0, ph), (0, pw)))
-        v_levels.append(v[0::2, 0::2] + v[1::2, 0::2] + v[0::2, 1::2] + v[1::2, 1::2])
-        w_levels.append(w[0::2, 0::2] + w[1::2, 0::2] + w[0::2, 1::2] + w[1::2, 1::2])
-    est = v_levels[-1] / np.maximum(w_levels[-1], 1e-12)
-    for v, w in zip(reversed(v_levels[:-1]), reversed(w_levels[:-1]), strict=True):
-        up = np.repeat(np.repeat(est, 2, axis=0), 2, axis=1)[: v.shape[0], : v.shape[1]]
-        up = ndimage.uniform_filter(up, 3, mode="nearest")
-        wc = np.minimum(w, 1.0)
-        est = np.where(w > 0, v / np.maximum(w, 1e-12), 0.0) * wc + (1.0 - wc) * up
-    return np.where(known, values, est)
+    return _push_pull_kernel(np.ascontiguousarray(values, np.float64), np.ascontiguousarray(known, np.bool_))
 
 
 @numba.njit(cache=True, nogil=True)

@@ -28,14 +28,17 @@ class RefitParams:
     prior_weight: float = 1e-3  # weak pull to the online estimate (keeps isolated segments defined)
     huber: float = 4.0  # IRLS scale of pair residuals, sample units
     legal_margin: float = 24.0  # tolerated excursion outside 0..255 of block means (no thumbnail)
-    garbage_thumb: float = 3.0  # mean thumbnail residual above which an MCU is garbage (with thumbnail)
+    # mean thumbnail residual above which an MCU is garbage (with a thumbnail); None: only next to a
+    # break (garbage_thumb_near): a small sharp detail (a star) is far from the 160-px thumbnail too
+    garbage_thumb: float | None = None
     garbage_thumb_near: float = 2.0  # ... max over blocks, next to a break
-    garbage_cont: float = (
-        4.0  # continuity residual (best side, worst component) above which an MCU is garbage
-    )
+    # continuity residual (best side, worst component) above which an MCU is garbage without a thumbnail;
+    # None: only next to a break (garbage_cont_near), since a lone detail (a star, a highlight) is
+    # discontinuous on all sides too and a clean decode must come back unchanged
+    garbage_cont: float | None = None
     garbage_cont_near: float = 2.0  # ... next to a break
     min_segment: int = 6  # shorter segments between two breaks are dropped as garbage
-    max_detour: int = 48  # a shorter segment between two with the same model is merged into them
+    max_detour: int = 64  # a shorter segment between two with the same model is merged into them
     merge_steps: float = 2.0  # adjacent segments with one shift and offsets this close (DC steps) merge
     near_break: int = 2  # decoded MCUs on each side of a garbage run that count as "next to a break"
     fill_gain: float = 0.5  # share of the neighbours' correction carried into a thumbnail-filled hole
@@ -131,6 +134,14 @@ def _trimmed_mean(values: np.ndarray, weights: np.ndarray, keep: float = 0.5) ->
     return float((v * inside).sum() / max(inside.sum(), 1e-12))
 
 
+def _groups(labels: np.ndarray, count: int) -> list[np.ndarray]:
+    """Indices of each label 0..count-1 in int (K,) ``labels``, in increasing order (one sort instead of a
+    mask per label)."""
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(count + 1))
+    return [order[bounds[k] : bounds[k + 1]] for k in range(count)]
+
+
 def _pair_diffs(f: McuFeatures, src: np.ndarray, seg: np.ndarray, cols: int, ncomp: int, tfl, tau_k):
     """Edge differences (lower/right minus upper/left, raw decoded values) across segment borders.
 
@@ -198,10 +209,8 @@ def refit_offsets(
         pos = np.flatnonzero(src >= 0)
         diff = _comp_mean(f.means[src[pos]] - thumb.means[pos], f.m_comp, ncomp)
         wt = 1.0 / (comp_vector(p.thumb_floor, ncomp) + p.thumb_k * thumb.sigma[pos])
-        sk = seg[pos]
-        for k in range(nseg):
-            sel = sk == k
-            if sel.any():
+        for k, sel in enumerate(_groups(seg[pos], nseg)):
+            if sel.size:
                 for c in range(ncomp):
                     thumb_eq[k, c] = _weighted_median(diff[sel, c], wt[sel, c])
                     thumb_w[k, c] = p.anchor_weight * wt[sel, c].sum()
@@ -219,10 +228,8 @@ def refit_offsets(
     if thumb is None:
         pos = np.flatnonzero(src >= 0)
         mc = _comp_mean(f.means[src[pos]], f.m_comp, ncomp)
-        sk = seg[pos]
-        for k in range(nseg):
-            sel = sk == k
-            if sel.sum() >= 4:
+        for k, sel in enumerate(_groups(seg[pos], nseg)):
+            if sel.size >= 4:
                 q1, q99 = np.percentile(mc[sel], [1, 99], axis=0)
                 lo[k] = q99 - 255.0 - p.legal_margin
                 hi[k] = q1 + p.legal_margin
@@ -252,18 +259,15 @@ def _solve_component(nseg, pairs, dd, ww, teq, tw, init, p: RefitParams, pinned,
     x = init.copy()
     x[pinned] = 0.0
     robust = np.ones_like(w_pair)
+    # pair equations x_b - x_a = r as rows of an incidence matrix (P, S): normal equations by matmul
+    inc = np.zeros((ra.size, nseg))
+    inc[np.arange(ra.size), rb] = 1.0
+    inc[np.arange(ra.size), ra] = -1.0
     for _ in range(4):
         for _clamp in range(3):
-            a_mat = np.zeros((nseg, nseg))
-            b_vec = np.zeros(nseg)
             w = w_pair * robust
-            # pair equations x_b - x_a = r
-            np.add.at(a_mat, (rb, rb), w)
-            np.add.at(a_mat, (ra, ra), w)
-            np.add.at(a_mat, (ra, rb), -w)
-            np.add.at(a_mat, (rb, ra), -w)
-            np.add.at(b_vec, rb, w * rhs_a)
-            np.add.at(b_vec, ra, -w * rhs_a)
+            a_mat = (inc.T * w) @ inc
+            b_vec = inc.T @ (w * rhs_a)
             t_ok = np.isfinite(teq)
             a_mat[np.flatnonzero(t_ok), np.flatnonzero(t_ok)] += tw[t_ok]
             b_vec[t_ok] += tw[t_ok] * teq[t_ok]
@@ -290,14 +294,14 @@ def _solve_component(nseg, pairs, dd, ww, teq, tw, init, p: RefitParams, pinned,
 
 @numba.njit(cache=True, nogil=True)
 def _side_kernel(src, off, trusted, top, bot, left, right, tex_top, tex_bot, tex_left, tex_right, eb, lb, tfl,
-                 tauk, trunc, cols, best):  # fmt: skip
+                 tauk, trunc, cols, todo, best):  # fmt: skip
     n = src.shape[0]
     ncomp = off.shape[1]
     for j in range(n):
         i = src[j]
         for c in range(ncomp):
             best[j, c] = np.inf
-        if i < 0:
+        if i < 0 or not todo[j]:
             continue
         r = j // cols
         col = j - r * cols
@@ -340,16 +344,19 @@ def _side_kernel(src, off, trusted, top, bot, left, right, tex_top, tex_bot, tex
                     best[j, c] = u
 
 
-def _side_scores(f: McuFeatures, src, offsets_at, cols, trusted, p: RefitParams):
+def _side_scores(f: McuFeatures, src, offsets_at, cols, trusted, p: RefitParams, todo=None):
     """Per output MCU and component: the best (smallest) continuity residual over its sides with a
-    trusted neighbour, float64 (N, ncomp) (inf where no side is available). In numba: a per-MCU loop
-    over four sides with early exits, which numpy would have to materialise for every MCU."""
+    trusted neighbour, float64 (N, ncomp) (inf where no side is available, or outside the bool (N,)
+    ``todo`` mask). In numba: a per-MCU loop over four sides with early exits, which numpy would have to
+    materialise for every MCU."""
     ncomp = offsets_at.shape[1]
     best = np.empty((src.size, ncomp))
+    todo = np.ones(src.size, np.bool_) if todo is None else np.ascontiguousarray(todo, np.bool_)
     _side_kernel(
         src, np.ascontiguousarray(offsets_at, np.float64), trusted, f.top, f.bot, f.left, f.right, f.tex_top,
         f.tex_bot, f.tex_left, f.tex_right, comp_bounds(f.e_comp, ncomp), comp_bounds(f.l_comp, ncomp),
-        comp_vector(p.tau_floor, ncomp), comp_vector(p.tau_k, ncomp), float(p.truncate), int(cols), best,
+        comp_vector(p.tau_floor, ncomp), comp_vector(p.tau_k, ncomp), float(p.truncate), int(cols), todo,
+        best,
     )  # fmt: skip
     return best
 
@@ -380,19 +387,26 @@ def judge_garbage(
     offsets_at: float (N, ncomp) offset of each output position. near: bool (N,) positions next to a
     break (where garbage lives: the partly hit MCU before a garbage run, the resync MCU after it) get
     the low thresholds. With a thumbnail: block means far from the thumbnail's. Without: a component
-    discontinuous on all sides that have a trusted neighbour.
+    discontinuous on all sides that have a trusted neighbour. Both next to a break only, unless
+    ``garbage_thumb`` / ``garbage_cont`` are set.
     """
     p = params or RefitParams()
     has = src >= 0
     near = np.zeros(src.size, bool) if near is None else near
     if thumb is not None:
         t_mean, t_max = _thumb_scores(f, src, offsets_at, thumb, p)
-        thumb_bad = (t_mean > p.garbage_thumb) | (near & (t_max > p.garbage_thumb_near))
+        thumb_bad = near & (t_max > p.garbage_thumb_near)
+        if p.garbage_thumb is not None:
+            thumb_bad |= t_mean > p.garbage_thumb
     garbage = ~has
+    # continuity scores are only read next to a break unless garbage_cont is set: score only those
+    todo = None if p.garbage_cont is not None else near
     for _ in range(3):
-        best = _side_scores(f, src, offsets_at, cols, ~garbage, p)
+        best = _side_scores(f, src, offsets_at, cols, ~garbage, p, todo)
         worst_comp = np.where(np.isfinite(best), best, 0.0).max(axis=1)
-        cont_bad = (worst_comp > p.garbage_cont) | (near & (worst_comp > p.garbage_cont_near))
+        cont_bad = near & (worst_comp > p.garbage_cont_near)
+        if p.garbage_cont is not None:
+            cont_bad |= worst_comp > p.garbage_cont
         if thumb is not None:
             new = thumb_bad | (near & cont_bad)
         else:

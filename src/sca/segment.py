@@ -16,6 +16,16 @@ offset of the new MCUs drifts (small offset-only changes). It scores every hypot
 garbage e..a, new model (s', o') from a" on a window against "no break" (in the first MCU row also
 on look-ahead probes: the MCUs the new model puts under restored content) and accepts a break only
 if it wins by a margin. Written in numba: the loop is sequential and branchy.
+
+Each hypothesis is compared with "no break" on the MCUs whose reference (the restored MCU above) exists
+under both: the window of shift s' ends at i + cols - max(0, s - s'). Scoring MCUs without a reference
+as neutral would let a hypothesis that moves MCUs under unrestored rows win by default (what made
+clean decodes of narrow images break: with 16 MCUs a row a 32-MCU window reaches two rows ahead).
+Without a decoder event a break must also win on the MCUs after its garbage: by ``tail_margin`` in
+sum and on clearly more MCUs than it loses (a sign test; self-only also passed by a few MCUs won by
+far), a shift-only break (every offset kept, which real hits almost never do) on half of them. In
+flat or noise-like content any shift fits, and a best-of-25-shifts search beats a fixed margin by
+chance; the sum alone is also won by explaining a few outlier MCUs (stars, edges) as garbage.
 """
 
 from __future__ import annotations
@@ -55,6 +65,16 @@ class SegmentParams:
     overlap_cost: float = 1.0  # cost per overlapped MCU
     clean_break_cost: float = 3.0  # extra cost of a break without any garbage MCU (a hit garbles some)
     screen: float = 3.0  # a new model whose mean residual on the window's end is above this is skipped
+    tail_margin: float = 2.0  # without a decoder event, the new model must beat the old one on the MCUs
+    # after the garbage by this much (a few outlier MCUs explained as garbage are no break) ...
+    sign_eps: float = 0.5  # ... and on clearly more of them (residual lower by sign_eps) than it loses:
+    sign_frac: float = 0.3  # wins - losses >= max(sign_min, sign_frac * tail MCUs (+ probes))
+    sign_min: float = 3.0
+    strong_eps: float = 1.5  # ... or on at least `n_strong` more MCUs by strong_eps than it loses by as much
+    n_strong: float = 3.0  # (the few textured MCUs that reveal a shift in otherwise flat content)
+    shift_frac: float = 0.5  # sign test share for a break that keeps every offset (shift only)
+    min_tail: int = 6  # MCUs (+ probes) after the garbage a break needs without a decoder event
+    retest_rows: int = 0  # MCU rows after a break in which a shift-only break is judged like any other
     probe_weight: float = 0.0  # weight of probes outside the first MCU row
     truncate: float = 6.0  # residual truncation
     neutral: float = 0.8  # residual of an MCU with no reference at all
@@ -83,6 +103,13 @@ _F_NAMES = (
     "garbage_excess",
     "clean_break_cost",
     "screen",
+    "tail_margin",
+    "sign_eps",
+    "sign_frac",
+    "sign_min",
+    "strong_eps",
+    "n_strong",
+    "shift_frac",
 )
 _I_NAMES = (
     "max_shift",
@@ -96,10 +123,15 @@ _I_NAMES = (
     "neg_lost",
     "drift_back",
     "max_shift_up",
+    "min_tail",
+    "retest_rows",
 )
 (_TRIG, _GCOST, _MARGIN, _EMARGIN, _SPRIOR, _OVCOST, _TRUNC, _NEUTRAL, _THK, _THW, _PW, _DRIFT, _DRATE,
- _GEXC, _CLEAN, _SCREEN) = range(len(_F_NAMES))  # fmt: skip
-(_D, _GMAX, _BACK, _LOOK, _NEED, _WIN, _PROBES, _FITSKIP, _NEG, _DBACK, _DUP) = range(len(_I_NAMES))
+ _GEXC, _CLEAN, _SCREEN, _TAIL, _SEPS, _SFRAC, _SMIN, _STRONG,
+ _NSTRONG, _SHFRAC) = range(len(_F_NAMES))  # fmt: skip
+(_D, _GMAX, _BACK, _LOOK, _NEED, _WIN, _PROBES, _FITSKIP, _NEG, _DBACK, _DUP, _MINTAIL, _RETEST) = range(
+    len(_I_NAMES)
+)
 
 # The kernel works on edge rows extrapolated by half the slope at the edge, so that a smooth gradient
 # continues across the MCU border: xt = 1.5 top - 0.5 top2 (decoded MCU), and the canvas keeps
@@ -111,34 +143,33 @@ _I_NAMES = (
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _edge_dev(i, j, o, c, xt, xl, cb, cr, ct, ctr, ok, B, cols):
-    """(sum of signed, sum of absolute) deviations of component c of decoded i placed at output j from
-    its restored neighbour above (first MCU row: left), that neighbour's texture, count (0: none)."""
+def _reference(j, ok, cols):
+    """(kind, index) of the restored MCU that output position j is compared with: 0 the one above, 1 the
+    one two rows up (the MCU above is a hole: garbage of an earlier break), 2 the left one (first MCU
+    row), -1 none. The same for every component, so found once per MCU."""
     a = j - cols
-    ss = 0.0
-    sa = 0.0
     if a >= 0 and ok[a]:
-        for x in range(B[0, c], B[0, c + 1]):
-            d = xt[i, x] - o - cb[a, x]
-            ss += d
-            sa += abs(d)
-        return ss, sa, ct[a, c], B[0, c + 1] - B[0, c]
-    a = j - 2 * cols
-    if a >= 0 and ok[a] and not ok[j - cols]:
-        # the MCU above is a hole (garbage of an earlier break): the one two rows up, with more noise
-        for x in range(B[0, c], B[0, c + 1]):
-            d = xt[i, x] - o - cb[a, x]
-            ss += d
-            sa += abs(d)
-        return ss, sa, 2.0 * ct[a, c] + 4.0, B[0, c + 1] - B[0, c]
+        return 0, a
+    if a - cols >= 0 and ok[a - cols] and not ok[a]:
+        return 1, a - cols
     if j % cols != 0 and ok[j - 1]:
-        b = j - 1
-        for x in range(B[1, c], B[1, c + 1]):
-            d = xl[i, x] - o - cr[b, x]
-            ss += d
-            sa += abs(d)
-        return ss, sa, ctr[b, c], B[1, c + 1] - B[1, c]
-    return 0.0, 0.0, 0.0, 0
+        return 2, j - 1
+    return -1, 0
+
+
+# The edge loops below are written out in each caller: numba compiles a small helper that returns a
+# tuple from several branches several times slower than the same loop in place (measured: this kernel
+# spends most of its time here).
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _cont_scale(kind, a, c, ct, ctr, B, W):
+    """(edge length, noise scale tau_floor + tau_k * texture of the reference) of component c."""
+    if kind == 2:
+        return B[1, c + 1] - B[1, c], W[1, c] + W[3, c] * ctr[a, c]
+    if kind == 1:  # two rows up: more noise
+        return B[0, c + 1] - B[0, c], W[1, c] + W[3, c] * (2.0 * ct[a, c] + 4.0)
+    return B[0, c + 1] - B[0, c], W[1, c] + W[3, c] * ct[a, c]
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -148,11 +179,18 @@ def _resid(i, j, o, xt, xl, means, cb, cr, ct, ctr, ok, B, W, tmean, tsig, has_t
     trunc = fp[_TRUNC]
     num = 0.0
     den = 0.0
-    for c in range(ncomp):
-        _, sa, tex, cnt = _edge_dev(i, j, o[c], c, xt, xl, cb, cr, ct, ctr, ok, B, cols)
-        if cnt > 0:
-            u = sa / cnt / (W[1, c] + W[3, c] * tex)
-            num += W[0, c] * min(u, trunc)
+    kind, a = _reference(j, ok, cols)
+    if kind >= 0:
+        for c in range(ncomp):
+            sa = 0.0
+            if kind == 2:
+                for x in range(B[1, c], B[1, c + 1]):
+                    sa += abs(xl[i, x] - o[c] - cr[a, x])
+            else:
+                for x in range(B[0, c], B[0, c + 1]):
+                    sa += abs(xt[i, x] - o[c] - cb[a, x])
+            cnt, tau = _cont_scale(kind, a, c, ct, ctr, B, W)
+            num += W[0, c] * min(sa / cnt / tau, trunc)
             den += W[0, c]
     if has_t:
         for c in range(ncomp):
@@ -176,16 +214,28 @@ def _resid_drift(i, j, o, xt, xl, means, cb, cr, ct, ctr, ok, B, W, tmean, tsig,
     trunc = fp[_TRUNC]
     num = 0.0
     den = 0.0
-    got = False
+    kind, a = _reference(j, ok, cols)
+    got = kind >= 0
     for c in range(ncomp):
-        ss, sa, tex, cnt = _edge_dev(i, j, o[c], c, xt, xl, cb, cr, ct, ctr, ok, B, cols)
         dev[c] = 0.0
-        if cnt > 0:
-            u = sa / cnt / (W[1, c] + W[3, c] * tex)
-            num += W[0, c] * min(u, trunc)
-            den += W[0, c]
-            dev[c] = ss / cnt
-            got = True
+        if not got:
+            continue
+        ss = 0.0
+        sa = 0.0
+        if kind == 2:
+            for x in range(B[1, c], B[1, c + 1]):
+                d = xl[i, x] - o[c] - cr[a, x]
+                ss += d
+                sa += abs(d)
+        else:
+            for x in range(B[0, c], B[0, c + 1]):
+                d = xt[i, x] - o[c] - cb[a, x]
+                ss += d
+                sa += abs(d)
+        cnt, tau = _cont_scale(kind, a, c, ct, ctr, B, W)
+        num += W[0, c] * min(sa / cnt / tau, trunc)
+        den += W[0, c]
+        dev[c] = ss / cnt
     if has_t:
         for c in range(ncomp):
             s = 0.0
@@ -207,16 +257,21 @@ def _resid_drift(i, j, o, xt, xl, means, cb, cr, ct, ctr, ok, B, W, tmean, tsig,
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _add_obs(i, j, xt, xl, means, cb, cr, ct, ctr, ok, B, tmean, has_t, cols, buf, cnt):
+def _add_obs(i, j, xt, xl, means, cb, cr, ok, B, tmean, has_t, cols, buf, cnt):
     """Append the offset observations of decoded i at output j (one row per reference) to buf."""
     ncomp = B.shape[1] - 1
-    got = False
-    for c in range(ncomp):
-        ss, _, _, k = _edge_dev(i, j, 0.0, c, xt, xl, cb, cr, ct, ctr, ok, B, cols)
-        if k > 0:
-            buf[cnt, c] = ss / k
-            got = True
-    if got:
+    kind, a = _reference(j, ok, cols)
+    if kind >= 0:
+        for c in range(ncomp):
+            ss = 0.0
+            if kind == 2:
+                for x in range(B[1, c], B[1, c + 1]):
+                    ss += float(xl[i, x]) - cr[a, x]  # in float64, like the residuals
+                buf[cnt, c] = ss / (B[1, c + 1] - B[1, c])
+            else:
+                for x in range(B[0, c], B[0, c + 1]):
+                    ss += float(xt[i, x]) - cb[a, x]
+                buf[cnt, c] = ss / (B[0, c + 1] - B[0, c])
         cnt += 1
     if has_t:
         for c in range(ncomp):
@@ -226,6 +281,23 @@ def _add_obs(i, j, xt, xl, means, cb, cr, ct, ctr, ok, B, tmean, has_t, cols, bu
             buf[cnt, c] = s / (B[2, c + 1] - B[2, c])
         cnt += 1
     return cnt
+
+
+@numba.njit(cache=True, nogil=True)
+def _column_median(buf, cnt, c, scratch):
+    """np.median(buf[:cnt, c]) (same value, mean of the middle two for even counts) by insertion sort into
+    ``scratch``: the columns hold a few dozen values, where this beats numba's copying select."""
+    for k in range(cnt):
+        v = buf[k, c]
+        m = k
+        while m > 0 and scratch[m - 1] > v:
+            scratch[m] = scratch[m - 1]
+            m -= 1
+        scratch[m] = v
+    h = cnt >> 1
+    if cnt & 1:
+        return scratch[h]
+    return (scratch[h - 1] + scratch[h]) / 2
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -278,8 +350,13 @@ def _segment_kernel(xt, xb, xl, xr, means, tex_bot, tex_right, B, W, tmean, tsig
     r_old = np.zeros(span + 1)
     r_new = np.zeros(span + 1)
     g_cum = np.zeros(span + 1)
+    n_win = np.zeros(span + 1, np.int64)
+    n_loss = np.zeros(span + 1, np.int64)
+    n_strong = np.zeros(span + 1, np.int64)
+    pr_old = np.zeros(nprobe + 1)
     buf = np.zeros((2 * (WIN + nprobe) + 4, ncomp))
     o2 = np.zeros(ncomp)
+    scratch = np.zeros(buf.shape[0])
     best_o = np.zeros(ncomp)
     dev = np.zeros(ncomp)
 
@@ -341,19 +418,21 @@ def _segment_kernel(xt, xb, xl, xr, means, tex_bot, tex_right, B, W, tmean, tsig
                 if i - seg_start <= cols + ip[_BACK] + 2:
                     back = i - seg_start
             elif r > trig:
+                # MCUs with nothing to compare with (first MCU row: the left neighbour is not restored
+                # yet) are no evidence either way: there a single failing MCU starts a search
                 nbad = 1
+                nref = 1
                 for k in range(i + 1, min(i + LOOK, n)):
                     jk = k - s
                     if jk >= n or (status[k] & _LOST) != 0:
                         break
-                    if (
-                        _resid(
-                            k, jk, o, xt, xl, means, cb, cr, ct, ctr, ok, B, W, tmean, tsig, has_t, cols, fp
-                        )
-                        > trig
-                    ):
+                    if not has_t and _reference(jk, ok, cols)[0] < 0:
+                        continue
+                    nref += 1
+                    if _resid(k, jk, o, xt, xl, means, cb, cr, ct, ctr, ok, B, W, tmean, tsig, has_t, cols,
+                              fp) > trig:  # fmt: skip
                         nbad += 1
-                trigger = nbad >= ip[_NEED]
+                trigger = nbad >= min(ip[_NEED], nref)
             if not trigger:
                 for c in range(ncomp):
                     if abs(drift[c]) > fp[_DRIFT]:
@@ -366,7 +445,7 @@ def _segment_kernel(xt, xb, xl, xr, means, tex_bot, tex_right, B, W, tmean, tsig
             # ---- hypothesis search on the decoded window [lo, hi) ----
             stats[0] += 1
             lo = max(seg_start, i - back)
-            hi = min(i + WIN, n)
+            hi = min(i + WIN, n, i + cols)  # the old model's references are restored up to i + cols
             for k in range(i + 1, hi):  # a window never crosses a restart
                 if (status[k] & _RESTART) != 0:
                     hi = k
@@ -389,29 +468,12 @@ def _segment_kernel(xt, xb, xl, xr, means, tex_bot, tex_right, B, W, tmean, tsig
             probe_old = 0.0
             for p in range(p_lo, p_hi):
                 ii = p + cols + s
+                v = fp[_NEUTRAL]
                 if ok[p] and 0 <= ii < n and p + cols < n:
-                    probe_old += _resid(
-                        ii,
-                        p + cols,
-                        o,
-                        xt,
-                        xl,
-                        means,
-                        cb,
-                        cr,
-                        ct,
-                        ctr,
-                        ok,
-                        B,
-                        W,
-                        tmean,
-                        tsig,
-                        has_t,
-                        cols,
-                        fp,
-                    )
-                else:
-                    probe_old += fp[_NEUTRAL]
+                    v = _resid(ii, p + cols, o, xt, xl, means, cb, cr, ct, ctr, ok, B, W, tmean, tsig, has_t,
+                               cols, fp)  # fmt: skip
+                pr_old[p - p_lo] = v
+                probe_old += v
             if d_lo == d_hi:
                 # a drift trigger searches offsets only, unless the window also holds failing MCUs
                 nfail = 0
@@ -421,7 +483,6 @@ def _segment_kernel(xt, xb, xl, xr, means, tex_bot, tex_right, B, W, tmean, tsig
                 if nfail >= ip[_NEED]:
                     d_lo = s - D
                     d_hi = s + ip[_DUP]
-            nobreak = r_old[hi - lo] + pw * probe_old
             # garbage cost: MCUs before the trigger were accepted, so calling one garbage costs more than
             # the old model's explanation of it (keeps breaks from swallowing good content)
             g_cum[0] = 0.0
@@ -430,98 +491,122 @@ def _segment_kernel(xt, xb, xl, xr, means, tex_bot, tex_right, B, W, tmean, tsig
                 if k < i:
                     g = max(g, min(r_old[k - lo + 1] - r_old[k - lo] + fp[_GEXC], fp[_TRUNC] - 0.5))
                 g_cum[k - lo + 1] = g_cum[k - lo] + g
-            best = 1e30
+            best_gain = -1e30
             best_e = -1
             best_a = -1
             best_s = s
             for s2 in range(d_lo, d_hi + 1):
+                # Each hypothesis is scored against "no break" on its own window [lo, h2): the MCUs whose
+                # reference above is restored under both models (a shift decrease moves MCUs down).
+                h2 = min(hi, i + cols - max(0, s - s2))
+                if h2 - i < 2:
+                    continue
                 # offsets of the new model: median of observations on the late window MCUs
+                late_lo = max(lo, min(i + ip[_FITSKIP], h2 - 4))
                 cnt = 0
-                for k in range(max(lo, min(i + ip[_FITSKIP], hi - 4)), hi):
+                for k in range(late_lo, h2):
                     jk = k - s2
                     if 0 <= jk < n:
-                        cnt = _add_obs(
-                            k, jk, xt, xl, means, cb, cr, ct, ctr, ok, B, tmean, has_t, cols, buf, cnt
-                        )
+                        cnt = _add_obs(k, jk, xt, xl, means, cb, cr, ok, B, tmean, has_t, cols, buf, cnt)
                 if cnt < 6:  # too little in the window (first row): the probes' lower neighbours
                     for p in range(p_lo, p_hi):
                         ii = p + cols + s2
                         if ok[p] and 0 <= ii < n and p + cols < n and (status[ii] & _LOST) == 0:
                             cnt = _add_obs(
-                                ii,
-                                p + cols,
-                                xt,
-                                xl,
-                                means,
-                                cb,
-                                cr,
-                                ct,
-                                ctr,
-                                ok,
-                                B,
-                                tmean,
-                                has_t,
-                                cols,
-                                buf,
-                                cnt,
+                                ii, p + cols, xt, xl, means, cb, cr, ok, B, tmean, has_t, cols, buf, cnt
                             )
                 if cnt == 0:
                     for c in range(ncomp):
                         o2[c] = o[c]
                 else:
                     for c in range(ncomp):
-                        o2[c] = np.round(np.median(buf[:cnt, c]) / steps[c]) * steps[c]
+                        o2[c] = np.round(_column_median(buf, cnt, c, scratch) / steps[c]) * steps[c]
                 # screen: a new model must explain the end of the window (cheap; most shifts fail here)
-                late_lo = max(lo, min(i + ip[_FITSKIP], hi - 4))
-                if pw == 0.0 and hi - late_lo >= 4:
+                if pw == 0.0 and h2 - late_lo >= 4:
                     late = 0.0
-                    for k in range(late_lo, hi):
+                    limit = fp[_SCREEN] * (h2 - late_lo)
+                    for k in range(late_lo, h2):
                         jk = k - s2
                         v = fp[_TRUNC]
                         if 0 <= jk < n:
                             v = _resid(k, jk, o2, xt, xl, means, cb, cr, ct, ctr, ok, B, W, tmean, tsig,
                                        has_t, cols, fp)  # fmt: skip
                         late += v
-                    if late > fp[_SCREEN] * (hi - late_lo):
+                        if late > limit:  # residuals are >= 0: the sum only grows
+                            break
+                    if late > limit:
                         continue
+                # a break that only moves the content (every offset kept) has no DC evidence: in flat or
+                # noisy content any shift fits, so it must win on a larger share of the tail
+                # (within retest_rows MCU rows after a break, where the new segment's shift may have been
+                # decided in flat content, a shift-only break can be judged like any other: off by default,
+                # it cost more than it gained on the tuning photos)
+                pure_shift = s2 != s and (seg_start == 0 or i - seg_start >= ip[_RETEST] * cols)
+                tol_pure = 1.5 if pw > 0.0 and not has_t else 0.5
+                for c in range(ncomp):
+                    if abs(o2[c] - o[c]) > tol_pure * steps[c]:
+                        pure_shift = False
                 r_new[0] = 0.0
-                for k in range(lo, hi):
+                n_win[0] = 0
+                n_loss[0] = 0
+                n_strong[0] = 0
+                for k in range(lo, h2):
                     jk = k - s2
                     v = fp[_TRUNC]
                     if 0 <= jk < n:
-                        v = _resid(
-                            k, jk, o2, xt, xl, means, cb, cr, ct, ctr, ok, B, W, tmean, tsig, has_t, cols, fp
-                        )
+                        v = _resid(k, jk, o2, xt, xl, means, cb, cr, ct, ctr, ok, B, W, tmean, tsig, has_t,
+                                   cols, fp)  # fmt: skip
                     r_new[k - lo + 1] = r_new[k - lo] + v
+                    # sign test counts: MCUs the new model explains clearly better / worse than the old
+                    vo = r_old[k - lo + 1] - r_old[k - lo]
+                    n_win[k - lo + 1] = n_win[k - lo] + (1 if v < vo - fp[_SEPS] else 0)
+                    n_loss[k - lo + 1] = n_loss[k - lo] + (1 if v > vo + fp[_SEPS] else 0)
+                    d_strong = 0
+                    if v < vo - fp[_STRONG]:
+                        d_strong = 1
+                    elif v > vo + fp[_STRONG]:
+                        d_strong = -1
+                    n_strong[k - lo + 1] = n_strong[k - lo] + d_strong
                 probe_new = 0.0
+                p_win = 0
+                p_strong = 0
                 for p in range(p_lo, p_hi):
                     ii = p + cols + s2
+                    v = fp[_NEUTRAL]
                     if ok[p] and 0 <= ii < n and p + cols < n:
-                        probe_new += _resid(
-                            ii,
-                            p + cols,
-                            o2,
-                            xt,
-                            xl,
-                            means,
-                            cb,
-                            cr,
-                            ct,
-                            ctr,
-                            ok,
-                            B,
-                            W,
-                            tmean,
-                            tsig,
-                            has_t,
-                            cols,
-                            fp,
-                        )
-                    else:
-                        probe_new += fp[_NEUTRAL]
+                        v = _resid(ii, p + cols, o2, xt, xl, means, cb, cr, ct, ctr, ok, B, W, tmean, tsig,
+                                   has_t, cols, fp)  # fmt: skip
+                    probe_new += v
+                    if v < pr_old[p - p_lo] - fp[_SEPS]:
+                        p_win += 1
+                    elif v > pr_old[p - p_lo] + fp[_SEPS]:
+                        p_win -= 1
+                    if v < pr_old[p - p_lo] - fp[_STRONG]:
+                        p_strong += 1
+                    elif v > pr_old[p - p_lo] + fp[_STRONG]:
+                        p_strong -= 1
+                nobreak = r_old[h2 - lo] + pw * probe_old
                 base = pw * probe_new + fp[_SPRIOR] * abs(s2 - s)
-                for a in range(lo, min(hi, e_hi + GMAX + 1)):
-                    tail = r_new[hi - lo] - r_new[a - lo]
+                for a in range(lo, min(h2, e_hi + GMAX + 1)):
+                    tail = r_new[h2 - lo] - r_new[a - lo]
+                    if not event:
+                        # a hit changes every later MCU: the new model must win on most of the tail, not
+                        # by a few outliers called garbage (flat or noisy content: any shift fits)
+                        t_len = h2 - a
+                        net = n_win[h2 - lo] - n_win[a - lo] - (n_loss[h2 - lo] - n_loss[a - lo])
+                        strong = n_strong[h2 - lo] - n_strong[a - lo]
+                        if pw > 0.0:
+                            net += p_win
+                            strong += p_strong
+                            t_len += p_hi - p_lo
+                        gain = r_old[h2 - lo] - r_old[a - lo] + pw * probe_old - tail - pw * probe_new
+                        if t_len < ip[_MINTAIL] or gain < fp[_TAIL]:
+                            continue
+                        if pure_shift:
+                            if net < max(fp[_SMIN], fp[_SHFRAC] * t_len):
+                                continue
+                        elif not has_t and net < max(fp[_SMIN], fp[_SFRAC] * t_len) and strong < fp[_NSTRONG]:
+                            continue
                     for e in range(max(lo, a - GMAX), min(a, e_hi) + 1):
                         lost = s + (a - e) - s2  # output MCUs lost between the segments
                         if lost < -NEG:
@@ -531,8 +616,8 @@ def _segment_kernel(xt, xb, xl, xr, means, tex_bot, tex_right, B, W, tmean, tsig
                             c_h += fp[_OVCOST] * (-lost)
                         if a == e and not event:
                             c_h += fp[_CLEAN]
-                        if c_h < best:
-                            best = c_h
+                        if nobreak - c_h > best_gain:
+                            best_gain = nobreak - c_h
                             best_e = e
                             best_a = a
                             best_s = s2
@@ -548,7 +633,7 @@ def _segment_kernel(xt, xb, xl, xr, means, tex_bot, tex_right, B, W, tmean, tsig
             for c in range(ncomp):
                 if abs(best_o[c] - o[c]) > 1.5 * steps[c]:
                     same = False
-            if best_e >= 0 and not same and best + margin < nobreak:
+            if best_e >= 0 and not same and best_gain > margin:
                 stats[1] += 1
                 for k in range(best_e, i):  # what the old model wrote from best_e on is void
                     jk = k - s

@@ -171,24 +171,24 @@ def mcu_features(
 
 @numba.njit(cache=True, nogil=True)
 def _relayout_kernel(plane, out, src, off, rows, cols, th, tw, fill):
-    for j in range(rows * cols):
-        r = j // cols
-        c = j - r * cols
-        y0 = r * th
-        x0 = c * tw
-        i = src[j]
-        if i < 0:
-            for y in range(th):
-                for x in range(tw):
-                    out[y0 + y, x0 + x] = fill
-        else:
-            ri = i // cols
-            sy = ri * th
-            sx = (i - ri * cols) * tw
-            o = off[j]
-            for y in range(th):
-                for x in range(tw):
-                    out[y0 + y, x0 + x] = plane[sy + y, sx + x] - o
+    # output pixel rows in order (sequential writes), each as one tile-wide run per MCU
+    for r in range(rows):
+        for y in range(th):
+            oy = r * th + y
+            for c in range(cols):
+                j = r * cols + c
+                i = src[j]
+                x0 = c * tw
+                if i < 0:
+                    for x in range(tw):
+                        out[oy, x0 + x] = fill
+                else:
+                    ri = i // cols
+                    sy = ri * th + y
+                    sx = (i - ri * cols) * tw
+                    o = off[j]
+                    for x in range(tw):
+                        out[oy, x0 + x] = plane[sy, sx + x] - o
 
 
 def relayout(
