@@ -112,7 +112,7 @@ def test_demo_contact_sheet(tmp_path, input_dir):
     from src.corrupt import run
 
     summary = run(
-        Corruptor.from_preset("paper", ber=1e-3), input_dir, tmp_path, size=(512, 256), progress=False
+        Corruptor.from_preset("paper", ber=1e-4), input_dir, tmp_path, size=(512, 256), progress=False
     )
     sheet = demo.contact_sheet(summary.metas, tmp_path)
     # columns: clean | Pillow | robust decode | SCA, one row per photo
