@@ -227,6 +227,25 @@ def test_real_corruption_beats_baselines(real_case):
     assert census["shown_garbage"] <= 10, census
 
 
+def test_final_shift_agrees_with_the_end_of_the_data(street):
+    """Every shift decrease costs the decoder one MCU of data at the end: the segmentation's final shift
+    is minus the MCUs filled there (real corruption, several seeds; self-only and with the thumbnail)."""
+    corruptor = Corruptor.from_preset("paper")
+    checked = 0
+    for seed in range(3):
+        sample = corruptor.corrupt(street, seed=seed)
+        bad = decode(sample.corrupted_jpeg)
+        status = np.asarray(bad.mcu_status).reshape(-1)
+        lost_at_end = int(np.argmin((status[::-1] & 2) != 0))
+        if lost_at_end == 0:
+            continue
+        for method in ("dc", "dc_thumb"):
+            result = compensate(bad, decode_thumbnail(sample.thumbnail), method)
+            assert result.segments[-1].shift_mcus == -lost_at_end, (seed, method, result.segments)
+            checked += 1
+    assert checked >= 4
+
+
 def test_trust_mask_and_garbage_agree(real_case):
     _, bad, thumb = real_case
     result = compensate(bad, thumb, "dc_thumb")
