@@ -23,7 +23,8 @@ shown, offsets off by more than half a DC step (drift), content filled although 
         [--methods none,paper,dc,dc_thumb] [--no-oracle]
 
 Writes outputs/sca_quality/contact_sheet.png (Pillow | robust decode | paper SCA | ours | ground truth;
-default setting only) and outputs/sca_quality/results[_<photos>][_<decoder>][_checks][_seeds<spec>].json.
+default setting only) and outputs/sca_quality/results[_<photos>][_<decoder>][_seeds<spec>][_<methods>]
+[_checks].json.
 """
 
 from __future__ import annotations
@@ -242,6 +243,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     parts = (args.photos != "mate") * [args.photos] + (args.decoder != "paper") * [args.decoder]
     parts += (args.seeds != "0-2") * [f"seeds{args.seeds.replace(',', '_')}"]
+    parts += (methods != METHODS) * ["-".join(methods)]
     tag = "".join(f"_{t}" for t in parts + args.checks * ["checks"])
     wrote = []
     if not tag and methods == METHODS:
