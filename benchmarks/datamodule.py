@@ -2,16 +2,17 @@
 
 One process pinned to one thread (as a DataLoader worker: torch and numba single-threaded) runs the whole
 per-sample pipeline of ``src.data`` (load + fit to 2048x1024, JPEG encode with thumbnail, sector corruption
-at BER 1e-5, robust decode + the clean GT decode, SCA dc_thumb, downscale to 512x256, crop + to tensors) and
-prints the median time per sample, samples/s against the floor (5/s) and the goal (15/s), and each stage's
-share.
+at BER 1e-5, robust decode + the clean GT decode, SCA dc_thumb, downscale to 512x256, crop + to uint8
+tensors, as the loaders ship them) and prints the median time per sample, samples/s against the floor (5/s)
+and the goal (15/s), and each stage's share.
 
 Baseline, measured in the same run: a plain image loader (Pillow decode of the clean 2048x1024 JPEG + to
-a tensor), what an offline-preprocessed dataset such as the paper's costs per sample. Also shown: the
-clean-JPEG cache (``data.cache_clean``), the cached-variant path (``data.cache_variants``; a hit reads one
-.npz) and, with ``--workers N``, a real DataLoader's throughput.
+a uint8 (3, H, W) tensor), what an offline-preprocessed dataset such as the paper's costs per sample. Also
+shown: the clean-JPEG cache (``data.cache_clean``), the cached-variant path (``data.cache_variants``; a hit
+reads one .npz) and, with ``--workers N``, a real DataLoader's throughput (its workers initialised as the
+DataModule's: ``WorkerInit`` with ``--worker-threads``, default 1 like ``data.worker_threads``).
 
-    .venv/bin/python benchmarks/datamodule.py [--samples 24] [--workers 2] [--quick]
+    .venv/bin/python benchmarks/datamodule.py [--samples 24] [--workers 2] [--worker-threads 1] [--quick]
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import numpy as np
 import torch
 
 from src.corruption import Corruptor
-from src.data.datamodule import warm_up
+from src.data.datamodule import WorkerInit, warm_up
 from src.data.dataset import CleanJpegCache, CorruptedImageDataset, SampleCache, settings_fingerprint
 from src.data.pipeline import STAGES, PipelineSettings, StageTimer, decode_jpeg_rgb
 from src.data.sources import ImageItem, list_split
@@ -66,7 +67,7 @@ def time_pipeline(
 
 
 def time_baseline(ds: CorruptedImageDataset, corruptor: Corruptor, n: int) -> list[float]:
-    """Pillow decode of the clean JPEG + to a float tensor (files made once, outside the timing)."""
+    """Pillow decode of the clean JPEG + to a uint8 (3, H, W) tensor (files made once, outside the timing)."""
     files = []
     for k in range(min(n, len(ds))):
         rgb = ds._load(k)[1]
@@ -77,18 +78,19 @@ def time_baseline(ds: CorruptedImageDataset, corruptor: Corruptor, n: int) -> li
     for k in range(n):
         t0 = time.perf_counter()
         rgb = decode_jpeg_rgb(files[k % len(files)])
-        torch.from_numpy(np.array(rgb)).permute(2, 0, 1).float().div_(255)
+        torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
         out.append(time.perf_counter() - t0)
     return out
 
 
-def time_loader(ds: CorruptedImageDataset, workers: int, n: int) -> float:
+def time_loader(ds: CorruptedImageDataset, workers: int, n: int, threads: int | None = 1) -> float:
     from torch.utils.data import DataLoader
 
     from src.data.dataset import EpochSampler
 
     sampler = EpochSampler(ds, num_replicas=1, rank=0, shuffle=False)
-    loader = DataLoader(ds, batch_size=1, sampler=sampler, num_workers=workers, persistent_workers=False)
+    loader = DataLoader(ds, batch_size=1, sampler=sampler, num_workers=workers, persistent_workers=False,
+                        worker_init_fn=WorkerInit(threads) if threads is not None else None)  # fmt: skip
     got, t0 = 0, None
     for epoch in range(1000):
         sampler.set_epoch(epoch)
@@ -106,6 +108,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=24, help="timed samples (default 24)")
     ap.add_argument("--workers", type=int, default=0, help="also time a DataLoader with N workers")
+    ap.add_argument(
+        "--worker-threads",
+        type=int,
+        default=1,
+        help="threads per DataLoader worker (data.worker_threads; 0 = leave the pools alone)",
+    )
     ap.add_argument("--quick", action="store_true", help="8 samples")
     args = ap.parse_args()
     n = 8 if args.quick else args.samples
@@ -169,8 +177,10 @@ def main() -> None:
               f"{1 / mh:.0f} samples/s ({med / mh:.0f}x faster than on the fly)")  # fmt: skip
 
     if args.workers:
-        rate_loader = time_loader(ds, args.workers, n)
-        print(f"\nDataLoader with {args.workers} workers: {rate_loader:.1f} samples/s "
+        threads = args.worker_threads or None
+        rate_loader = time_loader(ds, args.workers, n, threads)
+        print(f"\nDataLoader with {args.workers} workers ({threads or 'unlimited'} thread(s) each): "
+              f"{rate_loader:.1f} samples/s "
               f"({rate_loader / args.workers:.1f} per worker; {os.cpu_count()} CPU cores here)")  # fmt: skip
 
 

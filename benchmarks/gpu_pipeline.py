@@ -4,8 +4,12 @@ the same loop fed with pre-made tensors of the same shape (the baseline, measure
 The real feed is the DataModule ``src.train`` builds (``conf/train.yaml`` with ``+experiment=gca_refine
 data=<--data>``): photos corrupted at 2048x1024 (paper preset: AES-CBC-ESSIV sectors, BER 1e-5), robust
 decode, SCA ``dc_thumb``, bicubic downscale to 512x256, whole images (``data.crop=null``), batch 8, N
-workers (default: CPU cores per GPU - 2), pinned memory, persistent workers. The pre-made feed is
+workers (default: CPU cores per GPU - 2) of ``data.worker_threads`` threads each (``--worker-threads``,
+default 1 as in the config: ``WorkerInit``), pinned memory, persistent workers. The pre-made feed is
 ``gpu_throughput.PremadeBatches`` (pre-collated, pinned). Same Trainer (bf16-mixed, 1 device), same model.
+Both feeds ship the loaders' dtypes (uint8 ``sca`` / ``thumb`` / ``gt``, float32 ``mask``) and convert them
+to float32 on the device in the same ``on_after_batch_transfer`` (``src.data.dataset.batch_to_float``), so
+the ratio compares the input pipelines only.
 
 Because the offline photo sets are small (``data=mate``: 8 training photos, i.e. one batch per epoch, and a
 new epoch drains the worker queue), the training split is repeated to make one long epoch; every repeat is a
@@ -16,8 +20,10 @@ Cases, each in its own process (killed when ``--budget`` runs out):
   - ``loader``: the DataLoader alone (N workers, no GPU work): samples/s and samples/s per worker (the issue's
     need: ~10 per worker at 2048x1024 to feed ~150 images/s from 14 workers);
   - ``real``: the training loop on the on-the-fly DataModule -> ratio real / premade (floor 0.9);
-  - ``loader_1thread`` (+ ``real_1thread``): the same with BLAS / OpenMP pools of one thread per process
-    (numpy's OpenBLAS otherwise starts as many threads as cores in every worker);
+  - ``loader_1thread`` (+ ``real_1thread``): the same with the OMP / OPENBLAS / MKL_NUM_THREADS variables
+    at 1 from the start, in the main process too (the workers already limit themselves, ``WorkerInit``);
+  - ``loader_pools``: the loader with ``data.worker_threads=null`` (workers leave their thread pools alone:
+    numpy's OpenBLAS may start as many threads as cores in every worker), for comparison;
   - ``real_cached`` (+ ``loader_cached``): the same with ``data.cache_variants=K`` and an on-disk cache
     (shared by the workers), timed after the cache is warm. The timed window lies in one epoch, which uses
     one variant per photo: this is the steady state of the cached mode after its first K epochs.
@@ -51,7 +57,8 @@ import torch
 from torch.utils.data import DataLoader
 
 FLOOR = 0.9
-CASES = ("premade", "loader", "real", "real_cached", "loader_1thread", "real_1thread", "loader_cached")
+CASES = ("premade", "loader", "real", "real_cached", "loader_1thread", "real_1thread", "loader_cached",
+         "loader_pools")  # fmt: skip
 #: the "_1thread" cases run with these (BLAS / OpenMP pools of one thread in the main process and, inherited,
 #: in every worker: without them each worker starts a pool as large as the machine, 14 workers x 32 threads)
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -82,6 +89,7 @@ def build_datamodule(args: argparse.Namespace, cache_dir: str | None) -> Any:
         f"data.persistent_workers={str(args.workers > 0).lower()}",
         f"data.cache_variants={args.cache_variants if cache_dir else 0}",
         f"data.cache_dir={cache_dir or 'null'}",
+        f"data.worker_threads={args.worker_threads or 'null'}",
     ]
     if args.photos:
         overrides.append(f"data.root={Path(args.photos).resolve()}")
@@ -136,6 +144,33 @@ def measure_loader(args: argparse.Namespace, cache_dir: str | None) -> dict[str,
     }
 
 
+class PremadeDataModule(L.LightningDataModule):
+    """Pre-made batches in the real loaders' dtypes (uint8 images, float32 mask), converted on the device by
+    the same hook as ``RestorationDataModule``'s."""
+
+    def __init__(self, data: gt.PremadeBatches) -> None:
+        super().__init__()
+        self.data = data
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.data, batch_size=None, num_workers=0)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        from src.data.dataset import batch_to_float
+
+        return batch_to_float(batch)
+
+
+def loader_dtypes(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A float batch of ``gt.make_batch`` as the DataLoaders ship it: uint8 images, float32 mask."""
+    from src.data.dataset import UINT8_KEYS
+
+    return {
+        k: v.mul(255).round_().clamp_(0, 255).to(torch.uint8) if k in UINT8_KEYS else v.float()
+        for k, v in batch.items()
+    }
+
+
 def measure_training(args: argparse.Namespace, feed: str, cache_dir: str | None) -> dict[str, Any]:
     """The training loop (bf16-mixed, 1 device) fed by pre-made tensors (``feed="premade"``) or the real
     DataModule (``feed="real"``); steps/s over the window after the warm-up."""
@@ -148,7 +183,8 @@ def measure_training(args: argparse.Namespace, feed: str, cache_dir: str | None)
     info: dict[str, Any] = {}
     if feed == "premade":
         data = gt.PremadeBatches(n, args.batch, width, height, pin=args.accelerator == "gpu")
-        trainer.fit(module, DataLoader(data, batch_size=None, num_workers=0))
+        data.batches = [loader_dtypes(b) for b in data.batches]  # pinned on first use, as before
+        trainer.fit(module, datamodule=PremadeDataModule(data))
     else:
         dm = build_datamodule(args, cache_dir)
         info["distinct_photos"] = lengthen_epoch(dm, args.batch * (n + 2 * args.workers + 2))
@@ -166,6 +202,8 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
         cache_dir = tmp if args.case.endswith("_cached") else None
         if args.case.endswith("_1thread"):
             torch.set_num_threads(1)  # also the main process's torch pool (workers have one anyway)
+        if args.case == "loader_pools":
+            args.worker_threads = 0  # data.worker_threads=null
         if args.case.startswith("loader"):
             return measure_loader(args, cache_dir)
         return measure_training(args, "premade" if args.case == "premade" else "real", cache_dir)
@@ -176,7 +214,7 @@ def subprocess_case(args: argparse.Namespace, case: str, timeout: float) -> dict
     cmd = [sys.executable, str(Path(__file__).resolve()), "--case", case]
     for name in (
         "accelerator", "data", "photos", "model", "precision", "scale", "corruption_size", "size_multiple",
-        "batch", "workers", "steps", "warmup", "loader_seconds", "cache_variants",
+        "batch", "workers", "worker_threads", "steps", "warmup", "loader_seconds", "cache_variants",
     ):  # fmt: skip
         value = getattr(args, name)
         if value is not None:
@@ -196,6 +234,7 @@ def main() -> None:
     ap.add_argument("--size-multiple", type=int, default=None, help="data.size_multiple (default: config's)")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: cores/GPU - 2)")
+    ap.add_argument("--worker-threads", type=int, default=1, help="data.worker_threads (0: null)")
     ap.add_argument("--steps", type=int, default=90, help="timed training steps per case")
     ap.add_argument("--warmup", type=int, default=30, help="untimed first steps (worker start, cache fill)")
     ap.add_argument("--loader-seconds", type=float, default=10.0, help="DataLoader-only timing window")

@@ -54,6 +54,7 @@ def score_pipeline(cfg: DictConfig, datamodule: Any, loggers: list[Any]) -> dict
     thumbnail alone) on the val and test splits, logged as ``val/psnr_y`` ... like a model's."""
     import numpy as np
 
+    from src.data.dataset import batch_to_float
     from src.metrics import all_metrics
 
     metrics: dict[str, float] = {}
@@ -62,6 +63,7 @@ def score_pipeline(cfg: DictConfig, datamodule: Any, loggers: list[Any]) -> dict
         loader = datamodule.val_dataloader() if split == "val" else datamodule.test_dataloader()
         rows: dict[str, list[float]] = {}
         for batch in loader:
+            batch = batch_to_float(batch)  # uint8 images from the loader; no Trainer hook runs here
             gt = (batch["gt"].clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
             for name, key in (("", "sca"), ("_thumb", "thumb"), ("_corrupted", "corrupted")):
                 if key not in batch:

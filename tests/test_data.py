@@ -371,3 +371,73 @@ def test_datamodule_missing_root_fails_in_setup_and_bad_sizes_at_once(corruptor:
         RestorationDataModule(
             corruptor=corruptor, corruption_size=(256, 128), scale=(128, 64), crop=(256, 64), size_multiple=32
         )
+
+
+# ------------------------------------------------------------------------------ damage-focused, multi-scale
+def test_focused_crop_holds_the_weighted_pixel_and_stays_aligned(astronaut: np.ndarray) -> None:
+    from src.data.transforms import focused_crop
+
+    rng = np.random.default_rng(0)
+    img = astronaut[:256, :500]
+    weight = np.zeros(img.shape[:2], np.float32)
+    weight[240:244, 490:494] = 1.0  # one damaged block in the corner
+    index = np.arange(img.shape[0] * img.shape[1]).reshape(img.shape[:2])
+    for _ in range(100):
+        c = focused_crop({"img": img, "w": weight, "i": index}, (128, 96), 4, rng, weight)
+        assert c["img"].shape == (96, 128, 3) and c["w"].sum() > 0
+        y, x = divmod(int(c["i"][0, 0]), img.shape[1])
+        assert y % 4 == 0 and x % 4 == 0
+    # no damage: a uniform crop, of the right size, like random_crop
+    c = focused_crop({"img": img}, (128, 96), 4, rng, np.zeros_like(weight))
+    assert c["img"].shape == (96, 128, 3)
+    with pytest.raises(TransformError, match="larger than the image"):
+        focused_crop({"img": img}, (600, 96), 4, rng, weight)
+
+
+def test_rescaled_sample_equals_the_pipeline_at_that_scale(coffee: np.ndarray, corruptor: Corruptor) -> None:
+    import dataclasses
+
+    from src.data.dataset import rescale_sample
+
+    full = make_sample(coffee, corruptor, 4, dataclasses.replace(SMALL, scale=None))
+    assert full["sca"].shape == (128, 256, 3) and full["thumb_small"].shape[1] == 160
+    direct = make_sample(coffee, corruptor, 4, SMALL)
+    scaled = rescale_sample(full, (128, 64))
+    for key in ("sca", "gt", "thumb", "mask"):
+        assert scaled[key].dtype == direct[key].dtype
+        np.testing.assert_allclose(scaled[key], direct[key], atol=1e-6, err_msg=key)
+    assert rescale_sample(full, (256, 128)) is full
+
+
+def test_datamodule_focused_multiscale_training_batches(corruptor: Corruptor) -> None:
+    from src.data.datamodule import RestorationDataModule
+
+    dm = RestorationDataModule(
+        source="samples",
+        splits={"train": ["astronaut", "coffee"], "val": ["chelsea"], "test": ["chelsea"]},
+        corruptor=Corruptor.from_preset("paper", ber=1e-4),
+        corruption_size=(512, 256),
+        scale=(128, 64),
+        train_scales=[[128, 64], [256, 128], [512, 256]],
+        crop=(64, 64),
+        crop_focus=1.0,
+        size_multiple=32,
+        batch_size=2,
+        train_repeats=4,
+        warm_up=False,
+    )
+    dm.setup("fit")
+    batches = list(dm.train_dataloader())
+    masks = torch.cat([b["mask"] for b in batches])
+    assert masks.shape == (8, 1, 64, 64)
+    damaged = (masks < 0.999).flatten(1).any(dim=1)
+    assert damaged.float().mean() >= 0.75  # crops land on what SCA had to fill
+    val = next(iter(dm.val_dataloader()))
+    assert val["gt"].shape[-2:] == (64, 128)  # evaluation stays at data.scale
+    with pytest.raises(DatasetError, match="crop_focus"):
+        RestorationDataModule(source="samples", crop_focus=1.5, warm_up=False)
+    with pytest.raises(DatasetError, match="larger than the training scale"):
+        RestorationDataModule(
+            source="samples", corruption_size=(512, 256), scale=(256, 128), train_scales=[[128, 64]],
+            crop=(128, 128), size_multiple=32, warm_up=False,
+        )  # fmt: skip

@@ -23,6 +23,7 @@ __all__ = [
     "RestorationDataModule",
     "StageTimer",
     "TransformError",
+    "batch_to_float",
     "list_split",
     "load_item",
     "make_sample",
@@ -33,6 +34,7 @@ _LAZY = {
     "CorruptedImageDataset": "src.data.dataset",
     "EpochSampler": "src.data.dataset",
     "sample_seed": "src.data.dataset",
+    "batch_to_float": "src.data.dataset",
     "RestorationDataModule": "src.data.datamodule",
 }
 

@@ -1,14 +1,23 @@
-"""LightningDataModule: on-the-fly corrupted samples for the GCA modules (batch dict in contracts.md)."""
+"""LightningDataModule: on-the-fly corrupted samples for the GCA modules (batch dict in contracts.md).
+
+Batch dtypes: the DataLoaders yield uint8 (B, 3, H, W) ``sca``, ``thumb``, ``gt`` (and ``corrupted``) and a
+float32 (B, 1, H, W) ``mask``; :meth:`RestorationDataModule.on_after_batch_transfer` converts them on the
+device to the float32 images in [0, 1] the LightningModules take (:func:`src.data.dataset.batch_to_float`,
+which code reading the loaders without a Trainer calls itself). Each DataLoader worker runs with
+``worker_threads`` threads (:class:`WorkerInit`).
+"""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from lightning.pytorch import LightningDataModule
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch.utils.data import DataLoader
@@ -18,6 +27,7 @@ from src.data.dataset import (
     CorruptedImageDataset,
     EpochSampler,
     SampleCache,
+    batch_to_float,
     settings_fingerprint,
 )
 from src.data.pipeline import PipelineSettings, make_sample
@@ -74,9 +84,49 @@ def warm_up(corruptor: Any, settings: PipelineSettings) -> None:
     _WARMED_UP = True
 
 
+#: environment variables of the OpenMP / BLAS pools (read by libraries loaded after they are set)
+THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def limit_threads(threads: int) -> None:
+    """Thread pools of this process to ``threads``: torch's intra-op pool (``resize_uint8``'s interpolate),
+    numpy's BLAS / OpenMP pools through ``threadpoolctl`` when it is installed, and the
+    ``OMP/OPENBLAS/MKL_NUM_THREADS`` variables (the fallback: they only reach libraries loaded afterwards).
+    Numba is left alone (the kernels are not parallel, and setting its thread count starts its pool)."""
+    torch.set_num_threads(threads)
+    for var in THREAD_ENV_VARS:
+        os.environ[var] = str(threads)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(limits=threads)
+
+
+class WorkerInit:
+    """The DataLoaders' ``worker_init_fn`` (picklable, for spawn / forkserver workers too): Lightning's
+    worker seeding when ``seed_everything(workers=True)`` asked for it (Lightning adds its own
+    ``worker_init_fn`` only where there is none, so this one calls it), then :func:`limit_threads` to
+    ``threads`` (None: left alone). The samples' randomness does not depend on it: it comes from (seed,
+    split, epoch, index), see :mod:`src.data.dataset`."""
+
+    def __init__(self, threads: int | None = 1, rank: int = 0) -> None:
+        self.threads = threads
+        self.rank = rank
+
+    def __call__(self, worker_id: int) -> None:
+        if int(os.environ.get("PL_SEED_WORKERS", 0)):
+            from lightning.fabric.utilities.seed import pl_worker_init_function
+
+            pl_worker_init_function(worker_id, rank=self.rank)
+        if self.threads is not None:
+            limit_threads(self.threads)
+
+
 class RestorationDataModule(LightningDataModule):
     """Photos -> corrupted JPEG -> robust decode -> SCA -> batches of ``sca``, ``thumb``, ``gt``, ``mask`` (+
-    ``corrupted`` in val/test) float32 (B, C, H, W) in [0, 1], with ``path``, ``ber``, ``seed``.
+    ``corrupted`` in val/test) (B, C, H, W), with ``path``, ``ber``, ``seed``. The loaders yield uint8 images
+    and a float32 mask; the models get float32 images in [0, 1] from :meth:`on_after_batch_transfer`.
 
     Args (Hydra ``conf/data/*.yaml``):
         source, root, splits, holdout: which images (see :func:`src.data.sources.list_split`).
@@ -86,6 +136,12 @@ class RestorationDataModule(LightningDataModule):
         scale: [W, H] of the training / evaluation images (the paper's 512x256, 1024x512, 2048x1024) or a
             factor.
         crop: [W, H] random training crop (offsets on the MCU grid), null = whole images.
+        crop_focus: probability in [0, 1] that a training crop is centred on damage: it then contains a pixel
+            drawn in proportion to ``1 - mask`` (what SCA had to fill; at BER 1e-5 about 1 % of a 2K image,
+            so uniform crops rarely show the network anything to repair). 0 = uniform crops.
+        train_scales: [[W, H], ...] train at several scales: each training sample is built at the
+            corruption size and downscaled to one of these, drawn per sample (a model that restores the
+            paper's 512x256, 1024x512 and 2048x1024 benchmarks alike); null = ``scale``.
         size_multiple: H and W of every image are multiples of it (16 * 2**(levels-1) for the refine pyramid;
             evaluation images are cropped top-left to it).
         hflip, vflip: random training flips.
@@ -94,6 +150,8 @@ class RestorationDataModule(LightningDataModule):
         batch_size: GLOBAL training batch size; each of the N processes loads batch_size / N.
         eval_batch_size: per-device val / test batch size (null = the per-device training batch size).
         num_workers, pin_memory, persistent_workers, multiprocessing_context: DataLoader settings.
+        worker_threads: torch / BLAS threads of each DataLoader worker (1: the workers are the parallelism;
+            null = leave the pools alone, i.e. torch's 1 and a BLAS pool as large as the machine).
         seed: base seed of every corruption, crop and flip.
         shuffle: shuffle training images.
         resample: a new corruption every epoch (else every epoch reuses variant 0, e.g. for overfitting).
@@ -119,6 +177,8 @@ class RestorationDataModule(LightningDataModule):
         corruption_size: Sequence[int] | None = (2048, 1024),
         scale: Sequence[int] | float | None = (512, 256),
         crop: Sequence[int] | None = (256, 256),
+        crop_focus: float = 0.0,
+        train_scales: Sequence[Sequence[int]] | None = None,
         size_multiple: int = 128,
         hflip: bool = True,
         vflip: bool = False,
@@ -131,6 +191,7 @@ class RestorationDataModule(LightningDataModule):
         pin_memory: bool = False,
         persistent_workers: bool = False,
         multiprocessing_context: str | None = None,
+        worker_threads: int | None = 1,
         seed: int = 0,
         shuffle: bool = True,
         resample: bool = True,
@@ -157,6 +218,15 @@ class RestorationDataModule(LightningDataModule):
             scale if scale is None or isinstance(scale, int | float) else as_size(scale, "data.scale")
         )
         self.crop = as_size(_plain(crop), "data.crop")
+        if not 0.0 <= float(crop_focus) <= 1.0:
+            raise DatasetError(f"data.crop_focus must be in [0, 1], got {crop_focus!r}")
+        self.crop_focus = float(crop_focus)
+        scales = _plain(train_scales)
+        self.train_scales = (
+            None if not scales else [as_size(s, "data.train_scales[i]") for s in scales]
+        )
+        if self.train_scales and self.corruption_size is None:
+            raise DatasetError("data.train_scales needs a fixed data.corruption_size")
         self.size_multiple = int(size_multiple)
         if self.size_multiple < 1:
             raise DatasetError(f"data.size_multiple must be >= 1, got {size_multiple!r}")
@@ -180,6 +250,9 @@ class RestorationDataModule(LightningDataModule):
         self.pin_memory = pin_memory
         self.persistent_workers = persistent_workers and self.num_workers > 0
         self.multiprocessing_context = multiprocessing_context if self.num_workers > 0 else None
+        if worker_threads is not None and int(worker_threads) < 1:
+            raise DatasetError(f"data.worker_threads must be >= 1 or null, got {worker_threads!r}")
+        self.worker_threads = None if worker_threads is None else int(worker_threads)
         self.seed = int(seed)
         self.shuffle = shuffle
         self.resample = resample
@@ -209,6 +282,16 @@ class RestorationDataModule(LightningDataModule):
                 )
             if out[0] < m or out[1] < m:
                 raise DatasetError(f"images of {list(out)} are smaller than data.size_multiple={m}")
+            for size in self.train_scales or []:
+                if size[0] > self.corruption_size[0] or size[1] > self.corruption_size[1]:
+                    raise DatasetError(
+                        f"data.train_scales entry {list(size)} is larger than data.corruption_size "
+                        f"{list(self.corruption_size)}"
+                    )
+                if self.crop is not None and (self.crop[0] > size[0] or self.crop[1] > size[1]):
+                    raise DatasetError(
+                        f"data.crop={list(self.crop)} is larger than the training scale {list(size)}"
+                    )
 
     def _items(self, split: str) -> list[ImageItem]:
         if split not in self.items:
@@ -227,6 +310,8 @@ class RestorationDataModule(LightningDataModule):
         if split not in self.datasets:
             train = split == "train"
             settings = dataclasses.replace(self.pipeline, keep_corrupted=self.keep_corrupted and not train)
+            if train and self.train_scales:  # built at the corruption size, downscaled per sample
+                settings = dataclasses.replace(settings, scale=None)
             cache = None
             if train and self.cache_variants > 0:
                 cache = SampleCache(self.cache_dir, settings_fingerprint(self.corruptor, settings, self.seed))
@@ -235,7 +320,7 @@ class RestorationDataModule(LightningDataModule):
                 names = ("quality", "subsampling", "restart_interval", "optimize", "thumbnail_size",
                          "thumbnail_quality")  # fmt: skip
                 encoder = [getattr(self.corruptor, k, None) for k in names]
-                fingerprint = settings_fingerprint(encoder, self.corruption_size, self.scale)
+                fingerprint = settings_fingerprint(encoder, self.corruption_size, settings.scale)
                 clean_cache = CleanJpegCache(self.cache_dir, fingerprint)
             self.datasets[split] = CorruptedImageDataset(
                 self._items(split),
@@ -245,6 +330,8 @@ class RestorationDataModule(LightningDataModule):
                 seed=self.seed,
                 train=train,
                 crop=self.crop,
+                crop_focus=self.crop_focus if train else 0.0,
+                scales=self.train_scales if train else None,
                 size_multiple=self.size_multiple,
                 hflip=self.hflip,
                 vflip=self.vflip,
@@ -278,11 +365,14 @@ class RestorationDataModule(LightningDataModule):
 
     # ------------------------------------------------------------------ loaders
     def _loader_kwargs(self) -> dict[str, Any]:
+        rank = self.trainer.global_rank if self.trainer is not None else 0
+        init = WorkerInit(self.worker_threads, rank) if self.worker_threads is not None else None
         return {
             "num_workers": self.num_workers,
             "pin_memory": self.pin_memory,
             "persistent_workers": self.persistent_workers,
             "multiprocessing_context": self.multiprocessing_context,
+            "worker_init_fn": init if self.num_workers > 0 else None,
         }
 
     def train_dataloader(self) -> DataLoader:
@@ -314,3 +404,8 @@ class RestorationDataModule(LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._eval_loader("test")
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """uint8 images -> float32 in [0, 1] on the device (:func:`src.data.dataset.batch_to_float`), in every
+        stage (fit, validate, test, predict): the LightningModules see float32 batches."""
+        return batch_to_float(batch) if isinstance(batch, Mapping) else batch

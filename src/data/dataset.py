@@ -5,6 +5,13 @@ index) (:func:`sample_seed`), so a training image gets a new corruption every ep
 image always the same one, whatever the worker or the number of processes. The epoch reaches the workers
 through the sampler (:class:`EpochSampler` yields ``(index, epoch)``), which also works with persistent
 workers.
+
+Batch dtypes: the workers ship the images ``sca``, ``thumb``, ``gt``, ``corrupted`` as uint8 (C, H, W) (a
+quarter of float32's bytes through shared memory, pinning and the host-to-device copy) and ``mask`` as
+float32 (1, H, W) (an area-averaged trust that gates the generator with ``max_pool(1 - mask) > 0``: it is
+not rounded). :func:`batch_to_float` turns a batch into float32 images in [0, 1] (the models' input,
+bit-identical to converting on the CPU); the DataModule calls it on the device in
+``on_after_batch_transfer``, code that reads the loaders without Lightning calls it itself.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import hashlib
 import io
 import logging
 import pickle
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -24,7 +31,16 @@ from torch.utils.data import Dataset, DistributedSampler
 
 from src.data.pipeline import PipelineSettings, make_sample, prepare_photo, to_uint8
 from src.data.sources import ImageItem, load_item
-from src.data.transforms import Size, crop_to_multiple, mcu_alignment, random_crop, random_flip
+from src.data.transforms import (
+    Size,
+    crop_to_multiple,
+    focused_crop,
+    mcu_alignment,
+    random_crop,
+    random_flip,
+    resize_float,
+    resize_uint8,
+)
 from src.utils import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -149,6 +165,27 @@ def settings_fingerprint(*objects: Any) -> str:
     return hashlib.sha1(pickle.dumps(objects, protocol=4)).hexdigest()[:16]
 
 
+def rescale_sample(sample: dict[str, Any], size: Size) -> dict[str, Any]:
+    """``sample`` (built at the corruption size) downscaled to ``size`` = (W, H) as the pipeline would have
+    made it: 8-bit images bicubic (the thumbnail upsampled from ``thumb_small`` when the sample has it, as
+    :func:`src.data.pipeline.make_sample` does), the trust mask by area average. Dtypes are kept."""
+    if sample["gt"].shape[1::-1] == tuple(size):
+        return sample
+    out = dict(sample)
+    for key in ("sca", "gt", "thumb", "corrupted"):
+        img = sample.get(key)
+        if img is None:
+            continue
+        if key == "thumb" and sample.get("thumb_small") is not None:
+            img = sample["thumb_small"]
+        if img.dtype == np.uint8:
+            out[key] = resize_uint8(img, size)
+        else:  # float [0, 1] holding 8-bit levels (the SCA image): resized as uint8, exactly
+            out[key] = resize_uint8(to_uint8(img), size).astype(np.float32) / np.float32(255.0)
+    out["mask"] = np.clip(resize_float(sample["mask"], size, resample="box"), 0.0, 1.0)
+    return out
+
+
 def to_tensor_image(img: np.ndarray) -> torch.Tensor:
     """(H, W, C) uint8 or float -> float32 (C, H, W) in [0, 1]; (H, W) -> (1, H, W)."""
     arr = img[:, :, None] if img.ndim == 2 else img
@@ -156,11 +193,52 @@ def to_tensor_image(img: np.ndarray) -> torch.Tensor:
     return t.float().div_(255.0) if t.dtype == torch.uint8 else t.float()
 
 
+#: the batch entries that travel from the workers to the device as uint8 (C, H, W) (``mask`` stays float32)
+UINT8_KEYS = ("sca", "gt", "thumb", "corrupted")
+
+
+def to_batch_tensor(key: str, img: np.ndarray) -> torch.Tensor:
+    """One image entry of a sample as the DataLoader ships it: (H, W, C) -> uint8 (C, H, W) for the
+    :data:`UINT8_KEYS` (a float image, i.e. ``sca``, holds exact 8-bit levels k/255: :func:`to_uint8` gives
+    back k), anything else (``mask``) float32 (C, H, W); (H, W) -> (1, H, W). :func:`batch_to_float` undoes
+    it exactly: the same float32 values as :func:`to_tensor_image`."""
+    arr = img[:, :, None] if img.ndim == 2 else img
+    if key in UINT8_KEYS:
+        arr = arr if arr.dtype == np.uint8 else to_uint8(arr)
+    else:
+        arr = arr.astype(np.float32, copy=False)
+    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+
+
+def batch_to_float(batch: Mapping[str, Any]) -> dict[str, Any]:
+    """A batch (or one sample) as the models take it: uint8 images -> float32 in [0, 1] (``x / 255`` on the
+    tensors' device), other floating images (``mask``) -> float32; metadata unchanged; float32 images pass
+    through (idempotent). :meth:`RestorationDataModule.on_after_batch_transfer` calls it on the device; code
+    that reads the loaders without Lightning (``src.train.score_pipeline``, benchmarks, tests) calls it
+    itself."""
+    out = dict(batch)
+    divisor: torch.Tensor | None = None
+    for key in _IMAGE_KEYS:
+        t = out.get(key)
+        if not isinstance(t, torch.Tensor):
+            continue
+        if t.dtype == torch.uint8:
+            # a 0-dim tensor ON THE DEVICE, not a Python number: CUDA turns division by a host scalar into
+            # multiplication by its reciprocal (1 ulp off); this is the true division the CPU path does
+            if divisor is None or divisor.device != t.device:
+                divisor = torch.full((), 255.0, dtype=torch.float32, device=t.device)
+            out[key] = t.to(torch.float32).div_(divisor)
+        elif t.is_floating_point() and t.dtype != torch.float32:
+            out[key] = t.to(torch.float32)
+    return out
+
+
 class CorruptedImageDataset(Dataset):
     """Corrupts, decodes and compensates photos on the fly; one item = the batch-dict entries of one sample.
 
-    Items: ``sca``, ``thumb``, ``gt`` float32 (3, H, W) in [0, 1]; ``mask`` float32 (1, H, W); ``corrupted``
-    (3, H, W) when ``settings.keep_corrupted``; ``path`` str (file path or bundled photo name); ``ber``
+    Items: ``sca``, ``thumb``, ``gt`` uint8 (3, H, W); ``mask`` float32 (1, H, W) in [0, 1]; ``corrupted``
+    uint8 (3, H, W) when ``settings.keep_corrupted`` (:func:`batch_to_float` gives the float32 images in
+    [0, 1] the models take); ``path`` str (file path or bundled photo name); ``ber``
     float32 scalar; ``seed`` int64 scalar. Training samples (``train=True``) are randomly cropped to ``crop``
     (offsets on the MCU grid) and flipped; evaluation samples are full images cropped top-left to a multiple
     of ``size_multiple``. ``__getitem__`` takes an index or an ``(index, epoch)`` pair (from
@@ -181,6 +259,8 @@ class CorruptedImageDataset(Dataset):
         seed: int = 0,
         train: bool = False,
         crop: Size | None = None,
+        crop_focus: float = 0.0,
+        scales: Sequence[Size] | None = None,
         size_multiple: int = 1,
         hflip: bool = True,
         vflip: bool = False,
@@ -202,6 +282,8 @@ class CorruptedImageDataset(Dataset):
         self.seed = int(seed)
         self.train = train
         self.crop = crop
+        self.crop_focus = float(crop_focus)
+        self.scales = [tuple(s) for s in scales] if scales else None
         self.size_multiple = max(1, int(size_multiple))
         self.hflip, self.vflip = hflip, vflip
         self.resample = resample
@@ -275,18 +357,24 @@ class CorruptedImageDataset(Dataset):
         return sample
 
     def finish(self, sample: dict[str, Any], rng: np.random.Generator, timer: Any = None) -> dict[str, Any]:
-        """Crop (and flip, training) the images of ``sample`` and convert them to tensors."""
+        """Crop (and flip, training) the images of ``sample`` and convert them to tensors (uint8 images,
+        float32 mask: :func:`to_batch_tensor`)."""
         with timer("crop") if timer is not None else nullcontext():
+            if self.train and self.scales:
+                sample = rescale_sample(sample, self.scales[int(rng.integers(len(self.scales)))])
             images = {k: sample[k] for k in _IMAGE_KEYS if k in sample}
             if self.train and self.crop is not None:
                 width = images["gt"].shape[1]
                 align = mcu_alignment(int(sample.get("mcu", 16)), int(sample["corruption_size"][0]), width)
-                images = random_crop(images, self.crop, align, rng)
+                if self.crop_focus > 0 and rng.random() < self.crop_focus:
+                    images = focused_crop(images, self.crop, align, rng, 1.0 - images["mask"])
+                else:
+                    images = random_crop(images, self.crop, align, rng)
             else:
                 images = crop_to_multiple(images, self.size_multiple)
             if self.train:
                 images = random_flip(images, rng, self.hflip, self.vflip)
-            out: dict[str, Any] = {k: to_tensor_image(v) for k, v in images.items()}
+            out: dict[str, Any] = {k: to_batch_tensor(k, v) for k, v in images.items()}
         out["path"] = str(sample["path"])
         out["ber"] = torch.tensor(float(sample["ber"]), dtype=torch.float32)
         out["seed"] = torch.tensor(int(sample["seed"]), dtype=torch.int64)

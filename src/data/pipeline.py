@@ -182,6 +182,7 @@ def make_sample(
       ``gt`` uint8 (H, W, 3): the decoded clean JPEG, downscaled;
       ``mask`` float32 (H, W) in [0, 1]: SCA trust (area-averaged);
       ``thumb`` uint8 (H, W, 3): the thumbnail upsampled (bicubic) to the output size;
+      ``thumb_small`` uint8 (h, w, 3): the header thumbnail itself (only when ``thumb`` was made from it);
       ``corrupted`` uint8 (H, W, 3) (only with ``keep_corrupted``): the robust decode, clipped;
       ``ber`` float, ``seed`` int, ``thumb_found`` bool (the header held a decodable thumbnail),
       ``mcu`` int: the MCU width in pixels at the corruption scale, ``corruption_size`` (W, H),
@@ -204,8 +205,11 @@ def make_sample(
     full = (decoded.width, decoded.height)
     out_size = scaled_size(full, settings.scale)
     with timer("resize"):
-        # SCA returns 8-bit levels (float32 k/255): resizing them as uint8 is exact and much faster
-        sca = resize_uint8(to_uint8(comp.rgb), out_size).astype(np.float32) / np.float32(255.0)
+        # SCA returns 8-bit levels (float32 k/255): resizing them as uint8 is exact and much faster; most
+        # methods hand over that uint8 image too (rgb8), which saves a float -> uint8 pass at full size
+        rgb8 = getattr(comp, "rgb8", None)
+        sca8 = rgb8 if rgb8 is not None else to_uint8(comp.rgb)
+        sca = resize_uint8(sca8, out_size).astype(np.float32) / np.float32(255.0)
         gt = resize_uint8(gt_full, out_size) if gt_full is not None else gt
         mask = np.clip(resize_float(comp.trust, out_size, resample="box"), 0.0, 1.0)
         source = settings.thumb_source
@@ -230,6 +234,8 @@ def make_sample(
             "corruption_size": full,
             "clean_jpeg": sample.clean_jpeg,
         }
+        if source == "header":
+            result["thumb_small"] = np.ascontiguousarray(thumb_small)
         if settings.keep_corrupted:
             result["corrupted"] = resize_uint8(decoded.to_rgb(clip=True), out_size)
     return result

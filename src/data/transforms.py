@@ -127,6 +127,40 @@ def random_crop(
     return {k: v[y : y + ch, x : x + cw] for k, v in arrays.items()}
 
 
+def focused_crop(
+    arrays: Mapping[str, np.ndarray],
+    size: Size,
+    align: int,
+    rng: np.random.Generator,
+    weight: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """A crop of ``size`` = (W, H) (offsets multiples of ``align``) that contains a pixel drawn with
+    probability proportional to ``weight`` (H, W) >= 0, e.g. ``1 - trust`` to train on the MCUs SCA had to
+    fill; among the aligned crops containing it, one is drawn uniformly. Falls back to
+    :func:`random_crop` when ``weight`` is all zero."""
+    total = float(weight.sum())
+    if not total > 0:
+        return random_crop(arrays, size, align, rng)
+    first = next(iter(arrays.values()))
+    h, w = first.shape[:2]
+    cw, ch = size
+    if cw > w or ch > h:
+        raise TransformError(
+            f"crop {cw}x{ch} is larger than the image {w}x{h}: lower data.crop or raise data.scale"
+        )
+    flat = np.cumsum(weight, axis=None, dtype=np.float64)
+    py, px = divmod(int(np.searchsorted(flat, rng.random() * flat[-1], side="right")), w)
+    py, px = min(py, h - 1), min(px, w - 1)
+
+    def offset(p: int, crop: int, full: int) -> int:
+        lo = -(-max(0, p - crop + 1) // align)  # first aligned offset whose crop still holds p
+        hi = min(p, full - crop) // align
+        return min(int(rng.integers(lo, max(lo, hi) + 1)), (full - crop) // align) * align
+
+    x, y = offset(px, cw, w), offset(py, ch, h)
+    return {k: v[y : y + ch, x : x + cw] for k, v in arrays.items()}
+
+
 def random_flip(
     arrays: Mapping[str, np.ndarray], rng: np.random.Generator, hflip: bool = True, vflip: bool = False
 ) -> dict[str, np.ndarray]:

@@ -92,12 +92,14 @@ def compensate(
     status = np.asarray(decoded.mcu_status, np.uint8).reshape(-1)
     if method == "none":
         trusted = (status & 2) == 0
+        rgb8 = _planes_to_rgb(planes, decoded, upsample, clip=True)
         return Compensated(
-            _finish(_planes_to_rgb(planes, decoded, upsample, clip=True)),
+            _finish(rgb8),
             _trust_image(trusted.reshape(rows, cols), decoded),
             [Segment(0, n, 0, tuple(0.0 for _ in planes))],
             [],
             "none",
+            rgb8=rgb8 if rgb8.dtype == np.uint8 else None,
         )
     if method == "paper":
         from src.sca.paper import paper_sca
@@ -138,7 +140,10 @@ def compensate(
         hole = judge_garbage(feats, src, off_at, cols, thumb, ref_p, near)
     else:
         hole = src < 0
-    rgb = render(decoded, feats, src, off_at, hole, thumb, upsample, ref_p.fill_gain, ref_p.fill_clamp)
+    rgb8 = _render_uint8(
+        decoded, feats, src, off_at, hole, thumb, upsample, ref_p.fill_gain, ref_p.fill_clamp
+    )
+    rgb = _finish(rgb8)
     segments = [
         Segment(int(a), int(b), int(s), tuple(float(v) for v in o))
         for (a, b, s), o in zip(segs, offs, strict=True)
@@ -146,7 +151,9 @@ def compensate(
     garbage = _garbage_runs(garb, src, hole)
     source = np.where(hole, -1, src)
     trust = _trust_image(~hole.reshape(rows, cols), decoded)
-    return Compensated(rgb, trust, segments, garbage, method, source, off_at)
+    return Compensated(
+        rgb, trust, segments, garbage, method, source, off_at, rgb8 if rgb8.dtype == np.uint8 else None
+    )
 
 
 def _end_shift(status: np.ndarray) -> int | None:
@@ -285,10 +292,25 @@ def render(
 
     feats: McuFeatures of the decoded planes (their block means steer the fill).
     """
+    return _finish(_render_uint8(decoded, feats, src, off_at, hole, thumb, upsample, fill_gain, fill_clamp))
+
+
+def _render_uint8(
+    decoded,
+    feats,
+    src: np.ndarray,
+    off_at: np.ndarray,
+    hole: np.ndarray,
+    thumb=None,
+    upsample: str = "fancy",
+    fill_gain: float = 0.5,
+    fill_clamp: float = 16.0,
+) -> np.ndarray:
+    """:func:`render` before its conversion to float: RGB by the decoder's clipping colour stage (uint8)."""
     rows, cols = int(decoded.mcu_rows), int(decoded.mcu_cols)
     planes = [np.asarray(p, np.float32) for p in decoded.planes]
     src = np.where(hole, -1, src)
     out = relayout(planes, src, off_at, rows, cols, fill=0.0)
     means = feats.means[np.maximum(src, 0)] - off_at[:, feats.m_comp]
     out = fill_holes(out, hole, means, feats.m_comp, rows, cols, thumb, fill_gain, fill_clamp)
-    return _finish(_planes_to_rgb(out, decoded, upsample, clip=True))
+    return _planes_to_rgb(out, decoded, upsample, clip=True)

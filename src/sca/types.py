@@ -34,6 +34,8 @@ class Compensated:
     mcu_source: int64 (mcu_rows * mcu_cols,) decoded MCU shown at each output MCU position (-1:
     filled) and mcu_offsets: float32 (N, ncomp) offset removed there (sample units); None for methods
     without an MCU map.
+    rgb8: the same image as uint8 (H, W, 3) when the method renders 8-bit levels (``rgb == rgb8 / 255``
+    exactly; saves the caller a float -> uint8 pass), else None.
     """
 
     rgb: np.ndarray
@@ -43,3 +45,4 @@ class Compensated:
     method: str = "dc_thumb"
     mcu_source: np.ndarray | None = None
     mcu_offsets: np.ndarray | None = None
+    rgb8: np.ndarray | None = None
