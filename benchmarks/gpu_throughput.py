@@ -2,10 +2,10 @@
 
 What is timed is what ``python -m src.train +experiment=gca_refine`` runs: the model config composed from
 ``conf/`` (``+experiment=gca_refine``, ``model=<--model>``), the real ``RefineGANModule`` (manual
-optimisation: a D step then a G step per batch) inside a Lightning ``Trainer``. The input is PRE-MADE
-tensors (pre-collated batch dicts ``sca``, ``thumb``, ``gt`` float32 (B, 3, H, W) in [0, 1], ``mask``
-(B, 1, H, W), pinned host memory), so the numbers measure the GPU side only; ``gpu_pipeline.py`` measures
-the real input pipeline against this loop.
+optimisation: one backward pass of the D + G losses, then a D and a G optimizer step per batch) inside a
+Lightning ``Trainer``. The input is PRE-MADE tensors (pre-collated batch dicts ``sca``, ``thumb``, ``gt``
+float32 (B, 3, H, W) in [0, 1], ``mask`` (B, 1, H, W), pinned host memory), so the numbers measure the GPU
+side only; ``gpu_pipeline.py`` measures the real input pipeline against this loop.
 
 A step period is the time between the ends of two consecutive training batches (CUDA synchronised), so
 data transfer and Lightning's per-step work are inside it. Reported per case: median step period after
@@ -15,8 +15,8 @@ the warm-up steps, images/s = world size x per-device batch / median, the window
 Cases (the baseline is the first: bf16-mixed, 1 GPU):
   - ``1gpu_bf16``: bf16-mixed autocast, 1 GPU (baseline; ``1gpu_bf16_again`` repeats it after the knobs, so
     the spread between the two is the noise level);
-  - ``ddp<N>_bf16``: the same on N GPUs, DDP with ``find_unused_parameters=True`` (each of the two manual
-    backward passes leaves the other network without gradients), per-device batch unchanged (so the global
+  - ``ddp<N>_bf16``: the same on N GPUs, plain DDP (``ddp``: the one backward pass per batch gives every
+    parameter a gradient, so no unused-parameter search), per-device batch unchanged (so the global
     batch is N x batch), started in a separate ``python`` process (Lightning's ``ddp`` re-executes this
     script once per rank);
   - ``ddp<N>_bf16_bf16grads``: the same, gradients all-reduced in bf16 (``bf16_compress_hook``: half the
@@ -67,7 +67,7 @@ from lightning.pytorch.callbacks import Callback  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
 KNOBS = ("fp32", "channels_last", "cudnn_benchmark", "compile", "ddp_bf16_grads")
-DDP_STRATEGY = "ddp_find_unused_parameters_true"
+DDP_STRATEGY = "ddp"
 
 
 class BenchmarkError(RuntimeError):
@@ -222,13 +222,13 @@ def make_trainer(
     accelerator: str, case: Case, steps: int, callbacks: list[Callback], **kwargs: Any
 ) -> L.Trainer:
     """A Trainer for timing: ``steps`` training batches of one epoch, no validation, logger, checkpoints or
-    progress bar. N devices use DDP with unused-parameter detection (the GAN's manual optimisation)."""
+    progress bar. N devices use plain DDP (the step's one backward pass gives every parameter a gradient)."""
     strategy: Any = DDP_STRATEGY if case.devices > 1 else "auto"
     if case.devices > 1 and case.bf16_grads:
         from lightning.pytorch.strategies import DDPStrategy
         from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
 
-        strategy = DDPStrategy(find_unused_parameters=True, ddp_comm_hook=default_hooks.bf16_compress_hook)
+        strategy = DDPStrategy(ddp_comm_hook=default_hooks.bf16_compress_hook)
     return L.Trainer(
         accelerator=accelerator,
         devices=case.devices,
@@ -251,7 +251,7 @@ def make_trainer(
 
 def allreduce_timing(module: L.LightningModule, trainer: L.Trainer, repeats: int = 10) -> dict[str, float]:
     """Median time of one all-reduce of a float32 buffer as large as all the module's parameters (what DDP
-    moves per backward pass when every bucket is reduced, as with unused-parameter detection), and its bus
+    moves per backward pass: every bucket, once per batch), and its bus
     bandwidth (2 (n-1)/n bytes per element over the time, NCCL's convention). Every rank must call it."""
     import torch.distributed as dist
 

@@ -1,9 +1,10 @@
 """Training-step and inference speed of each GCA model config, on CPU by default (``--accelerator gpu``).
 
-One training step = what ``training_step`` does per batch: generator forward, D step (forward, backward,
-Adam), G step (D forward, all losses, backward, Adam); timed inside a Lightning fit by a callback, median over
-steps after warm-up. Inference = ``GCAGenerator.forward`` under ``no_grad`` on one image. Ratios are against
-the paper's network (``gca_refine_paper``), measured in the same run.
+One training step = what ``training_step`` does per batch: generator forward, D forwards (real, fake, and
+the G terms' pass), all losses, ONE backward pass of the D + G losses, a D and a G Adam step; timed inside a
+Lightning fit by a callback, median over steps after warm-up. Inference = ``GCAGenerator.forward`` under
+``no_grad`` on one image. Ratios are against the paper's network (``gca_refine_paper``), measured in the same
+run.
 
     .venv/bin/python benchmarks/train_step.py [--crop 128x128 --batch 2 --steps 6 --threads 2]
     python benchmarks/train_step.py --accelerator gpu --precision bf16-mixed --crop 256x512 --batch 4

@@ -1,12 +1,16 @@
 """Restore real corrupted JPEG files: ``python -m src.restore input=FILE_OR_FOLDER [thumbnail=IMAGE]
-[output_dir=DIR] [ckpt_path=CKPT]``.
+[output_dir=DIR] [ckpt_path=CKPT|null]``.
 
 Per file: robust decode -> SCA (the ``sca`` group; ``dc_thumb`` anchors on the file's EXIF thumbnail or on
-``thumbnail=``) -> GCA when a checkpoint of ``src.train`` or an exported generator is given, else the SCA
-image (whose garbage MCUs ``dc_thumb`` fills from the thumbnail). Writes ``<stem>_restored.png`` (+
-``<stem>_sca.png`` when a model ran) into ``output_dir`` (folder inputs keep their sub-folders), never over an
-input, and prints what the decoder found. A method that needs a thumbnail falls back to ``fallback_method``
-(with a warning) for a file that has none when no ``thumbnail=`` is given.
+``thumbnail=``) -> GCA with the model of ``ckpt_path``, else the SCA image (whose garbage MCUs ``dc_thumb``
+fills from the thumbnail). The model: by default the shipped generator ``weights/gca_refine.pt``
+(``shipped_ckpt_path``; when the file is not there, one warning and SCA + thumbnail fill); ``ckpt_path=CKPT``
+any checkpoint of ``src.train`` or exported generator (a missing file is an error); ``ckpt_path=null`` no GCA.
+The model in use is printed first. Writes ``<stem>_restored.png`` (+ ``<stem>_sca.png`` when a model ran) into
+``output_dir`` (folder inputs keep their sub-folders), never over an input, and prints what the decoder found.
+A method that needs a thumbnail falls back to ``fallback_method`` (with a warning) for a file that has none
+when no ``thumbnail=`` is given; GCA is then skipped too for a model that takes a thumbnail (the SCA image is
+written), unless ``gca_input_thumbnail=true`` guides it with a thumbnail made from the SCA image.
 
 :func:`load_restorer` and :class:`Restorer` (checkpoint -> callable on arrays) are shared with ``src.eval``.
 """
@@ -140,6 +144,18 @@ class Restorer:
     source: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def needs_thumbnail(self) -> bool:
+        """Whether the model takes the thumbnail as an input (True when it cannot tell)."""
+        net = getattr(self.module, "net", self.module)
+        return bool(getattr(net, "use_thumbnail", True))
+
+    def describe(self) -> str:
+        """One line: the file, the kind of model, its parameter count and device."""
+        kind = "GCA generator" if hasattr(self.module, "required_multiple") else type(self.module).__name__
+        n = sum(p.numel() for p in self.module.parameters())
+        return f"{self.source} ({kind}, {n / 1e6:.2f} M parameters, {self.device})"
+
     def __call__(self, sca: np.ndarray, thumb: np.ndarray, mask: np.ndarray) -> np.ndarray:
         import torch
         import torch.nn.functional as F
@@ -178,9 +194,14 @@ def pick_device(device: str | None) -> Any:
 
 
 def _run_config(ckpt: Path) -> DictConfig | None:
-    """``run_config.yaml`` written by ``src.train`` next to the run's ``checkpoints/`` folder, if any."""
-    for folder in (ckpt.parent, ckpt.parent.parent):
-        cand = folder / "run_config.yaml"
+    """The training run's config, if any: ``<stem>_config.yaml`` next to the file (a shipped model's copy,
+    see benchmarks/ship_model.py), else ``run_config.yaml`` written by ``src.train`` next to the run's
+    ``checkpoints/`` folder."""
+    for cand in (
+        ckpt.with_name(f"{ckpt.stem}_config.yaml"),
+        ckpt.parent / "run_config.yaml",
+        ckpt.parent.parent / "run_config.yaml",
+    ):
         if cand.is_file():
             return OmegaConf.load(cand)
     return None
@@ -234,10 +255,14 @@ def restore_bytes(
     thumbnail: np.ndarray | None = None,
     restorer: Restorer | None = None,
     fallback_method: str = "dc",
+    gca_input_thumbnail: bool = False,
 ) -> dict[str, Any]:
     """Restore one corrupted JPEG. Returns ``restored`` uint8 (H, W, 3), ``sca`` uint8 (H, W, 3), the
-    ``decoded`` and ``compensated`` objects, the ``method`` used, ``thumbnail_source`` (header / given / none)
-    and ``report`` (text lines)."""
+    ``decoded`` and ``compensated`` objects, the ``method`` used, ``thumbnail_source`` (header / given /
+    none), ``gca`` (whether the model ran) and ``report`` (text lines).
+
+    Without any thumbnail, a model that takes one is skipped (``restored`` is the SCA image) unless
+    ``gca_input_thumbnail``: then it is guided by a thumbnail made from the SCA image."""
     from src.data.pipeline import decode_thumbnail, thumbnail_of, to_uint8
     from src.data.transforms import resize_uint8
     from src.jpeg import decode
@@ -268,13 +293,21 @@ def restore_bytes(
     report.append(describe_sca(comp))
     sca = to_uint8(np.clip(comp.rgb, 0, 1))
     restored = sca
-    if restorer is not None:
+    gca = False
+    if restorer is not None and thumb is None and restorer.needs_thumbnail and not gca_input_thumbnail:
+        log.warning("no thumbnail: GCA skipped (the model needs one); give thumbnail=IMAGE")
+        report.append(
+            "GCA skipped: the model needs a thumbnail (give thumbnail=IMAGE, or gca_input_thumbnail=true)"
+        )
+    elif restorer is not None:
         size = (decoded.width, decoded.height)
         guide = thumb if thumb is not None else thumbnail_of(sca)
         restored = restorer(
             comp.rgb.astype(np.float32), resize_uint8(guide, size), comp.trust.astype(np.float32)
         )
-        report.append(f"GCA: {restorer.source}")
+        gca = True
+        made = " (guided by a thumbnail made from the SCA image)" if thumb is None else ""
+        report.append(f"GCA: {restorer.source}{made}")
     return {
         "restored": restored,
         "sca": sca,
@@ -282,6 +315,7 @@ def restore_bytes(
         "compensated": comp,
         "method": method,
         "thumbnail_source": thumb_source,
+        "gca": gca,
         "report": report,
     }
 
@@ -300,6 +334,33 @@ def _write_png(path: Path, rgb: np.ndarray, inputs: set[Path]) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def open_model(cfg: DictConfig) -> Restorer | None:
+    """The GCA model of ``cfg.ckpt_path`` (None: no GCA), after printing which one is used.
+
+    ``ckpt_path`` null or empty: no GCA. The shipped model (``ckpt_path`` is ``shipped_ckpt_path``, the
+    default) when its file is missing: one warning, no GCA. Any other missing or unusable file:
+    :class:`RestoreError`.
+    """
+    ckpt = cfg.get("ckpt_path")
+    if not ckpt:
+        print("model: none (ckpt_path=null): SCA + thumbnail fill")
+        return None
+    path = Path(str(ckpt)).expanduser()
+    shipped = cfg.get("shipped_ckpt_path")
+    is_shipped = bool(shipped) and path.resolve() == Path(str(shipped)).expanduser().resolve()
+    if is_shipped and not path.exists():
+        log.warning(
+            "the shipped model %s is not there (see weights/README.md): restoring with SCA + thumbnail fill, "
+            "no GCA (ckpt_path=CKPT uses another model, ckpt_path=null silences this)",
+            path,
+        )
+        print("model: none (shipped model missing): SCA + thumbnail fill")
+        return None
+    restorer = load_restorer(path, cfg.get("device"))
+    print(f"model: {'shipped ' if is_shipped else ''}{restorer.describe()}")
+    return restorer
+
+
 def restore(cfg: DictConfig) -> dict[str, Any]:
     """Restore every input file; returns {"written": [paths], "failed": {path: message}}."""
     if cfg.get("input") in (None, "", "???"):
@@ -308,7 +369,7 @@ def restore(cfg: DictConfig) -> dict[str, Any]:
     input_root = Path(cfg.input).expanduser()
     inputs = {f.resolve() for f in files}
     out_dir = Path(cfg.output_dir).expanduser()
-    restorer = load_restorer(cfg.ckpt_path, cfg.get("device")) if cfg.get("ckpt_path") else None
+    restorer = open_model(cfg)
     if restorer is not None and cfg.get("size_multiple"):
         restorer.size_multiple = int(cfg.size_multiple)
     decoder_options = OmegaConf.to_container(cfg.decoder, resolve=True) if cfg.get("decoder") else {}
@@ -330,6 +391,7 @@ def restore(cfg: DictConfig) -> dict[str, Any]:
                 thumbnail_for(f, cfg.get("thumbnail"), input_root),
                 restorer,
                 str(cfg.get("fallback_method") or "dc"),
+                bool(cfg.get("gca_input_thumbnail")),
             )
         except Exception as exc:  # one bad file must not stop a folder
             from src.jpeg import JPEGError
@@ -343,7 +405,7 @@ def restore(cfg: DictConfig) -> dict[str, Any]:
         out = target / f"{rel.stem}_restored.png"
         _write_png(out, result["restored"], inputs)
         written.append(str(out))
-        if restorer is not None and cfg.get("save_sca"):
+        if result["gca"] and cfg.get("save_sca"):
             sca_path = target / f"{rel.stem}_sca.png"
             _write_png(sca_path, result["sca"], inputs)
             written.append(str(sca_path))

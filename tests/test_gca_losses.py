@@ -104,3 +104,20 @@ def test_perceptual_loss_loads_a_torchvision_style_state_dict(tmp_path, chelsea)
     torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3)}, tmp_path / "bad.pth")
     with pytest.raises(PerceptualWeightsError, match="not a VGG19 state dict"):
         PerceptualLoss(tmp_path / "bad.pth")
+
+
+def test_gated_charbonnier_averages_over_the_gate_only(astronaut):
+    from src.gca.losses import gated_charbonnier
+
+    x = photo(astronaut)
+    y = x.clone()
+    y[..., 10:20, 30:40] += 0.25  # the only error, inside the gate
+    gate = torch.zeros(1, 1, *x.shape[-2:])
+    gate[..., 10:20, 30:40] = 1.0
+    assert gated_charbonnier(y, x, gate).item() == pytest.approx(math.sqrt(0.0625 + 1e-6), rel=1e-5)
+    # the plain mean dilutes the same error by the gate's area share
+    share = 100 / (96 * 128)
+    assert charbonnier(y, x).item() == pytest.approx(share * 0.25 + (1 - share) * 1e-3, rel=1e-3)
+    # all-ones gate: the plain mean; empty gate: zero
+    assert gated_charbonnier(y, x, torch.ones_like(gate)).item() == pytest.approx(charbonnier(y, x).item())
+    assert gated_charbonnier(y, x, torch.zeros_like(gate)).item() == 0.0

@@ -8,6 +8,8 @@ thumbnail made by 8x area-downsampling and bicubic upsampling.
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 import warnings
 from pathlib import Path
@@ -23,9 +25,12 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
+from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from src.gca import CoarseGANModule, RefineGANModule, count_parameters, load_generator
+from src.gca.generator import to_signed
+from src.gca.losses import feature_matching_loss, lsgan_loss
 from src.metrics.tensor import psnr_y
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "model"
@@ -169,7 +174,7 @@ def test_fast_dev_run_fit_validate_test(name, loaders):
         "val/psnr_y_input",
     ):
         assert key in t.callback_metrics, key
-    assert t.global_step == 2  # one D step + one G step
+    assert t.global_step == 2  # a D and a G optimizer step (after one backward pass)
     if name == "gca_refine_small":
         assert "train/g_char" in t.callback_metrics and "train/g_edge_refined" in t.callback_metrics
     out = t.test(m, full)[0]
@@ -179,30 +184,104 @@ def test_fast_dev_run_fit_validate_test(name, loaders):
     assert len(m.test_rows) == 1 and m.test_rows[0]["path"] == "photo10.png"
 
 
-class _GradSpy(RefineGANModule):
-    """Records which networks hold gradients right after each backward pass."""
+class _GradSpyMixin:
+    """Records every parameter's gradient right after each backward pass (``self.spy``: one dict per pass)."""
 
     def manual_backward(self, loss, *args, **kwargs):
         super().manual_backward(loss, *args, **kwargs)
         self.spy.append(
-            (
-                any(p.grad is not None for p in self.discriminator.parameters()),
-                any(p.grad is not None for p in self.net.parameters()),
-            )
+            {n: None if p.grad is None else p.grad.detach().clone() for n, p in self.named_parameters()}
         )
 
 
-def test_discriminator_then_generator_steps_touch_only_their_network(loaders):
+class _CoarseSpy(_GradSpyMixin, CoarseGANModule):
+    pass
+
+
+class _RefineSpy(_GradSpyMixin, RefineGANModule):
+    pass
+
+
+STEP_CASES = {
+    "coarse": ("_CoarseSpy", "gca_coarse", *SMALL_COARSE),
+    "refine": ("_RefineSpy", "gca_refine_small"),
+    "refine_frozen_coarse": ("_RefineSpy", "gca_refine_small", "freeze_coarse=true"),
+}
+
+
+def _plain_adversarial_terms(self, x_in, coarse, gt, d_real=None):
+    """The G-side terms with D called as is (its parameters not detached): gradients reach D too."""
+    d_fake = self.discriminator(torch.cat([x_in, coarse], dim=1))
+    with torch.no_grad():
+        d_real = self.discriminator(torch.cat([x_in, gt], dim=1))
+    return {"g_gan": lsgan_loss(d_fake, True), "g_feat": feature_matching_loss(d_fake, d_real)}
+
+
+@pytest.mark.parametrize("case", list(STEP_CASES))
+def test_single_backward_gives_each_network_its_own_loss_gradient(case, loaders):
     train, _ = loaders
+    target, name, *overrides = STEP_CASES[case]
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="gca_refine_small", overrides=[f"_target_={__name__}._GradSpy"])
+        cfg = compose(config_name=name, overrides=[f"_target_={__name__}.{target}", *overrides])
+    torch.manual_seed(0)
     m = instantiate(cfg)
     m.spy = []
-    d_before = [p.detach().clone() for p in m.discriminator.parameters()]
-    trainer(max_steps=2, limit_val_batches=0).fit(m, train)
-    # D step: D has gradients, G has none; G step: G has gradients and no D parameter has one
-    assert m.spy == [(True, False), (False, True)]
-    assert any(not torch.equal(a, b) for a, b in zip(d_before, m.discriminator.parameters(), strict=True))
+    ref = copy.deepcopy(m)  # the weights the step starts from
+    trainer(max_epochs=1, limit_train_batches=1, limit_val_batches=0).fit(m, train)
+    assert len(m.spy) == 1  # one backward pass per training step
+    grads = m.spy[0]
+    # every trainable parameter (and only those) got a gradient: plain DDP (no unused search) needs that
+    for n, p in m.named_parameters():
+        assert (grads[n] is not None) == p.requires_grad, n
+    assert any(p.requires_grad for p in m.net.parameters())
+    if case == "refine_frozen_coarse":
+        assert m.discriminator is None and not any(p.requires_grad for p in m.net.coarse.parameters())
+        ref.net.coarse.eval()
+
+    # references on the same batch: each network's own loss, differentiated alone
+    batch = next(iter(train))
+    gt = to_signed(batch["gt"])
+    out = ref._run_generator(batch)
+    g_params = {n: p for n, p in ref.named_parameters() if p.requires_grad and n.startswith("net.")}
+    d_params = {f"discriminator.{n}": p for n, p in (ref.discriminator or nn.Module()).named_parameters()}
+    assert len(g_params) + len(d_params) == sum(p.requires_grad for p in ref.parameters())
+    expected = {}
+    if d_params:
+        disc = ref.discriminator
+        x_in, fake = out["x_in"].detach(), out["coarse"].detach()
+        loss_d = 0.5 * (
+            lsgan_loss(disc(torch.cat([x_in, gt], 1)), True)
+            + lsgan_loss(disc(torch.cat([x_in, fake], 1)), False)
+        )
+        expected.update(zip(d_params, torch.autograd.grad(loss_d, list(d_params.values())), strict=True))
+    ref._adversarial_terms = functools.partial(_plain_adversarial_terms, ref)
+    loss_g = ref.weighted_total(ref.generator_losses(out, gt))
+    g_grads = torch.autograd.grad(loss_g, list(g_params.values()), retain_graph=True)
+    expected.update(zip(g_params, g_grads, strict=True))
+    if d_params:  # loss_g alone would reach D: the step's detached D parameters keep it out
+        to_d = torch.autograd.grad(loss_g, list(d_params.values()), allow_unused=True)
+        assert any(g is not None and g.abs().sum() > 0 for g in to_d)
+    assert set(expected) == {n for n, g in grads.items() if g is not None}
+    for n, g in expected.items():
+        torch.testing.assert_close(grads[n], g, rtol=1e-4, atol=1e-8, msg=n)
+
+
+@pytest.mark.parametrize("name", ["gca_coarse", "gca_refine_small"])
+def test_one_training_step_updates_generator_and_discriminator(name, loaders):
+    train, _ = loaders
+    m = model(name, *SMALL_COARSE) if name == "gca_coarse" else model(name)
+    nets = {"coarse G": m.net.coarse, "D": m.discriminator}
+    if name == "gca_refine_small":
+        nets["refine"] = m.net.refine
+    before = {k: [p.detach().clone() for p in net.parameters()] for k, net in nets.items()}
+    t = trainer(max_epochs=1, limit_train_batches=1, limit_val_batches=0)
+    t.fit(m, train)
+    assert t.global_step == 2  # a D and a G optimizer step after the one backward pass
+    assert {"train/loss_d", "train/d_real", "train/d_fake", "train/loss_g", "train/g_gan"} <= set(
+        t.callback_metrics
+    )
+    for k, net in nets.items():
+        assert any(not torch.equal(a, b) for a, b in zip(before[k], net.parameters(), strict=True)), k
 
 
 class _LrRecorder(Callback):
@@ -356,14 +435,17 @@ def test_ddp_spawn_two_cpu_processes(loaders, tmp_path):
     m = model("gca_refine_small")
     t = trainer(
         devices=2,
-        strategy="ddp_spawn_find_unused_parameters_true",
-        max_steps=4,
+        strategy="ddp_spawn",  # plain DDP: it raises if a parameter got no gradient in an iteration
+        max_steps=6,  # 3 batches (1 a rank per epoch): the check runs from the 2nd on
         limit_val_batches=1,
         num_sanity_val_steps=0,
         default_root_dir=tmp_path,
     )
     before = [p.detach().clone() for p in m.net.parameters()]
+    d_before = [p.detach().clone() for p in m.discriminator.parameters()]
     t.fit(m, train, full)
     # ddp_spawn hands rank 0's weights and metrics back to this process
-    assert {"train/loss_d", "train/loss_g", "val/psnr_y", "val/psnr_y_input"} <= set(t.callback_metrics)
+    keys = {"train/loss_d", "train/loss_g", "train/lr", "val/psnr_y", "val/psnr_y_input"}
+    assert keys <= set(t.callback_metrics)
     assert any(not torch.equal(a, b) for a, b in zip(before, m.net.parameters(), strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(d_before, m.discriminator.parameters(), strict=True))

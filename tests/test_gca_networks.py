@@ -204,3 +204,30 @@ def test_paper_refine_fuses_thumbnail_at_the_base():
     base = torch.nn.functional.adaptive_avg_pool2d(thumb * 2 - 1, (32, 32))
     torch.testing.assert_close(out["levels"][0], base)
     torch.testing.assert_close(out["refined"], torch.nn.functional.interpolate(base, scale_factor=2.0))
+
+
+def test_residual_init_returns_the_input_and_trains_every_layer():
+    gen = build_generator(
+        small_coarse,
+        RefinePyramid(levels=2, width=8, depth=3, extra_channels=7, init="residual"),
+        True,
+        True,
+        ("sca", "mask", "thumb"),
+        refine_residual=True,
+        mask_gate=4,
+    )
+    sca, thumb, _ = _inputs(2, 64, 64)
+    mask = torch.ones(2, 1, 64, 64)
+    mask[:, :, 16:32, 32:48] = 0.0
+    out = gen.run(sca, thumb, mask)
+    torch.testing.assert_close(out["refined"], sca * 2 - 1)  # untrained: exactly the SCA image
+    assert [g.shape[-1] for g in out["gates"]] == [32, 64] and out["gates"][-1].max() == 1.0
+    (out["refined"] - 0.3).pow(2).mean().backward()
+    level_net = gen.refine.level_nets[-1].body
+    assert level_net[-1].weight.grad.abs().sum() > 0  # the zero output conv learns ...
+    opt = torch.optim.SGD(gen.refine.parameters(), lr=0.1)
+    opt.step()
+    opt.zero_grad()
+    out = gen.run(sca, thumb, mask)
+    (out["refined"] - 0.3).pow(2).mean().backward()
+    assert level_net[0].weight.grad.abs().sum() > 0  # ... and then the layers below it too

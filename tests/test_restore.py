@@ -1,4 +1,5 @@
-"""src.restore on files made by the corruption simulator: CLI, folders, thumbnails, a generator, errors."""
+"""src.restore on files made by the corruption simulator: CLI, folders, thumbnails, a generator, the shipped
+default model (present or missing), errors."""
 
 from __future__ import annotations
 
@@ -38,15 +39,46 @@ def _restore(tmp_path: Path, *overrides: str) -> dict:
     return restore(compose_config("restore", list(overrides), tmp_path / "run"))
 
 
+def _random_module(tmp_path: Path):
+    """A ``gca_refine_small`` module with every generator weight perturbed: an untrained residual generator
+    returns its SCA input exactly, and the tests must see the model act."""
+    import hydra
+    import torch
+
+    torch.manual_seed(0)
+    module = hydra.utils.instantiate(compose_config("train", ["model=gca_refine_small"], tmp_path).model)
+    with torch.no_grad():
+        for param in module.net.parameters():
+            param.add_(0.05 * torch.randn_like(param))
+    return module
+
+
+@pytest.fixture(scope="module")
+def tiny_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random ``gca_refine_small`` generator exported in int8, as the shipped model is."""
+    from src.gca import export_generator
+
+    tmp = tmp_path_factory.mktemp("tiny")
+    return export_generator(_random_module(tmp / "t").net, tmp / "gca_refine.pt", dtype="int8")
+
+
 def test_cli_restores_a_corrupted_file_and_leaves_it_untouched(tmp_path: Path, coffee: np.ndarray) -> None:
     src, clean = _corrupt(coffee, tmp_path / "in" / "coffee.jpg")
     before = _digest(src)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "src.restore", f"input={src}", f"output_dir={out}",
            f"hydra.run.dir={tmp_path / 'hydra'}"]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "PROJECT_ROOT"}
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                          env={**env, "PYTHONPATH": str(ROOT)})  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
+    # the default model is the repository's weights/gca_refine.pt, found from any working folder
+    shipped = ROOT / "weights" / "gca_refine.pt"
+    if shipped.is_file():
+        assert f"model: shipped {shipped} (GCA generator" in proc.stdout and f"GCA: {shipped}" in proc.stdout
+    else:
+        assert "model: none (shipped model missing)" in proc.stdout
+        assert f"the shipped model {shipped} is not there" in proc.stdout + proc.stderr
     assert _digest(src) == before
     restored = np.asarray(Image.open(out / "coffee_restored.png").convert("RGB"))
     assert restored.shape == clean.shape
@@ -66,7 +98,7 @@ def test_folder_input_keeps_sub_folders(tmp_path: Path, coffee: np.ndarray, chel
     b, _ = _corrupt(chelsea, tmp_path / "in" / "sub" / "b.JPG")
     (tmp_path / "in" / "notes.txt").write_text("not an image")
     before = {p: _digest(p) for p in (a, b)}
-    result = _restore(tmp_path, f"input={tmp_path / 'in'}", f"output_dir={tmp_path / 'in'}")
+    result = _restore(tmp_path, f"input={tmp_path / 'in'}", f"output_dir={tmp_path / 'in'}", "ckpt_path=null")
     assert sorted(Path(p).relative_to(tmp_path / "in").as_posix() for p in result["written"]) == [
         "a_restored.png", "sub/b_restored.png",
     ]  # fmt: skip
@@ -86,18 +118,18 @@ def test_missing_thumbnail_falls_back_or_uses_the_given_one(
     thumb = np.asarray(Image.fromarray(clean).resize((160, 80), Image.Resampling.BICUBIC))
     Image.fromarray(thumb).save(tmp_path / "thumb.png")
     result = _restore(
-        tmp_path, f"input={src}", f"output_dir={tmp_path / 'out'}", f"thumbnail={tmp_path / 'thumb.png'}"
+        tmp_path,
+        f"input={src}",
+        f"output_dir={tmp_path / 'out'}",
+        f"thumbnail={tmp_path / 'thumb.png'}",
+        "ckpt_path=null",
     )
     restored = np.asarray(Image.open(result["written"][0]).convert("RGB"))
     assert psnr_y(restored, clean) >= psnr_y(fallback["restored"], clean) - 0.5  # the guide does not hurt
 
 
 def test_with_an_exported_generator(tmp_path: Path, coffee: np.ndarray) -> None:
-    import hydra
-
-    cfg = compose_config("train", ["model=gca_refine_small"], tmp_path / "train")
-    module = hydra.utils.instantiate(cfg.model)
-    gen = module.export_generator(tmp_path / "gen.pt")
+    gen = _random_module(tmp_path / "train").export_generator(tmp_path / "gen.pt")
     src, _ = _corrupt(coffee, tmp_path / "in" / "coffee.jpg")
     result = _restore(
         tmp_path, f"input={src}", f"output_dir={tmp_path / 'out'}", f"ckpt_path={gen}", "device=cpu"
@@ -105,6 +137,80 @@ def test_with_an_exported_generator(tmp_path: Path, coffee: np.ndarray) -> None:
     assert sorted(Path(p).name for p in result["written"]) == ["coffee_restored.png", "coffee_sca.png"]
     restored, sca = (np.asarray(Image.open(p)) for p in sorted(result["written"]))
     assert restored.shape == sca.shape == (128, 256, 3) and not np.array_equal(restored, sca)
+
+
+def test_default_model_is_the_shipped_file_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg = compose_config("restore", ["input=x.jpg"], tmp_path / "run")
+    assert Path(cfg.ckpt_path) == Path(cfg.shipped_ckpt_path) == ROOT / "weights" / "gca_refine.pt"
+
+
+def test_shipped_model_is_used_when_present(
+    tmp_path: Path, coffee: np.ndarray, tiny_export: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src, _ = _corrupt(coffee, tmp_path / "in" / "coffee.jpg")
+    result = _restore(
+        tmp_path, f"input={src}", f"output_dir={tmp_path / 'out'}", f"shipped_ckpt_path={tiny_export}",
+        "device=cpu",
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert f"model: shipped {tiny_export} (GCA generator, 0.15 M parameters, cpu)" in out
+    assert f"GCA: {tiny_export}" in out
+    assert sorted(Path(p).name for p in result["written"]) == ["coffee_restored.png", "coffee_sca.png"]
+    restored, sca = (np.asarray(Image.open(p)) for p in sorted(result["written"]))
+    assert restored.shape == sca.shape == (128, 256, 3) and not np.array_equal(restored, sca)
+
+
+def test_missing_shipped_model_falls_back_and_null_disables(
+    tmp_path: Path, coffee: np.ndarray, tiny_export: Path, capsys: pytest.CaptureFixture[str], caplog
+) -> None:
+    src, _ = _corrupt(coffee, tmp_path / "in" / "coffee.jpg")
+    missing = tmp_path / "weights" / "gca_refine.pt"
+    fallback = _restore(
+        tmp_path, f"input={src}", f"output_dir={tmp_path / 'a'}", f"shipped_ckpt_path={missing}"
+    )
+    out = capsys.readouterr().out
+    assert "model: none (shipped model missing): SCA + thumbnail fill" in out and "GCA" not in out
+    assert [r.message for r in caplog.records if "is not there" in r.message] == [
+        f"the shipped model {missing} is not there (see weights/README.md): restoring with SCA + thumbnail "
+        "fill, no GCA (ckpt_path=CKPT uses another model, ckpt_path=null silences this)"
+    ]
+    assert [Path(p).name for p in fallback["written"]] == ["coffee_restored.png"]
+    # ckpt_path=null: no GCA even with a shipped model there, and the same SCA + thumbnail fill image
+    off = _restore(tmp_path, f"input={src}", f"output_dir={tmp_path / 'b'}",
+                   f"shipped_ckpt_path={tiny_export}", "ckpt_path=null")  # fmt: skip
+    assert "model: none (ckpt_path=null)" in capsys.readouterr().out
+    assert _digest(Path(off["written"][0])) == _digest(Path(fallback["written"][0]))
+
+
+def test_default_model_without_any_thumbnail(
+    tmp_path: Path, coffee: np.ndarray, tiny_export: Path, caplog
+) -> None:
+    """A file without thumbnail and no thumbnail=: SCA falls back to dc and GCA is skipped (the SCA image is
+    written); gca_input_thumbnail=true runs GCA guided by a thumbnail made from the SCA image."""
+    src, _ = _corrupt(coffee, tmp_path / "in" / "nothumb.jpg", thumbnail_size=None)
+    common = (f"input={src}", f"shipped_ckpt_path={tiny_export}", "device=cpu")
+    skipped = _restore(tmp_path, *common, f"output_dir={tmp_path / 'a'}")
+    assert [Path(p).name for p in skipped["written"]] == ["nothumb_restored.png"]
+    assert "no thumbnail: GCA skipped (the model needs one)" in caplog.text
+    from src.restore import load_restorer, restore_bytes
+
+    restorer = load_restorer(tiny_export, "cpu")
+    data = src.read_bytes()
+    result = restore_bytes(data, {"strategy": "paper"}, {"method": "dc_thumb"}, restorer=restorer)
+    assert result["method"] == "dc" and not result["gca"]
+    assert np.array_equal(result["restored"], result["sca"])
+    assert any(line.startswith("GCA skipped: the model needs a thumbnail") for line in result["report"])
+    no_model = _restore(tmp_path, f"input={src}", "ckpt_path=null", f"output_dir={tmp_path / 'c'}")
+    assert _digest(Path(skipped["written"][0])) == _digest(Path(no_model["written"][0]))  # the SCA image
+    guided = restore_bytes(data, {"strategy": "paper"}, {"method": "dc_thumb"}, restorer=restorer,
+                           gca_input_thumbnail=True)  # fmt: skip
+    assert guided["gca"] and guided["restored"].shape == (128, 256, 3)
+    assert f"GCA: {tiny_export} (guided by a thumbnail made from the SCA image)" in guided["report"]
+    both = _restore(tmp_path, *common, f"output_dir={tmp_path / 'b'}", "gca_input_thumbnail=true")
+    assert sorted(Path(p).name for p in both["written"]) == ["nothumb_restored.png", "nothumb_sca.png"]
 
 
 def test_clear_errors(tmp_path: Path) -> None:

@@ -78,7 +78,9 @@ def to_unit(x: Tensor) -> Tensor:
 
 class GeneratorOutput(dict):
     """Training-time outputs, all in [-1, 1]: ``x_in`` (the coarse/D conditioning input), ``coarse``,
-    ``levels`` (refine outputs, base first; empty without refine), ``refined`` (``levels[-1]`` or None)."""
+    ``levels`` (refine outputs, base first; empty without refine), ``refined`` (``levels[-1]`` or None);
+    ``gates``: with ``mask_gate``, the gate of every level (``(B, 1, h, w)`` in [0, 1], base first; else
+    empty)."""
 
 
 class GCAGenerator(nn.Module):
@@ -187,6 +189,7 @@ class GCAGenerator(nn.Module):
         x_in = torch.cat(parts, dim=1)
         coarse = self.coarse(x_in)
         levels: list[Tensor] = []
+        gates: list[Tensor] = []
         if self.refine is not None:
             h, w = sca.shape[-2:]
             thumb_base = None
@@ -205,7 +208,7 @@ class GCAGenerator(nn.Module):
                 else:
                     levels = [y + s for y, s in zip(levels, skips, strict=True)]
         return GeneratorOutput(
-            x_in=x_in, coarse=coarse, levels=levels, refined=levels[-1] if levels else None
+            x_in=x_in, coarse=coarse, levels=levels, refined=levels[-1] if levels else None, gates=gates
         )
 
     def gate_pyramid(self, mask: Tensor, levels: int) -> list[Tensor]:

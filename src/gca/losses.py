@@ -25,6 +25,7 @@ __all__ = [
     "VGG19Features",
     "charbonnier",
     "feature_matching_loss",
+    "gated_charbonnier",
     "lsgan_loss",
 ]
 
@@ -43,6 +44,15 @@ def charbonnier(pred: Tensor, target: Tensor, eps: float = 1e-6) -> Tensor:
     ``sqrt((x - y)**2 + 1) - 1`` (no eps, about L2 / 2 on [0, 1] images), a different function.
     """
     return torch.sqrt((pred - target).pow(2) + eps).mean()
+
+
+def gated_charbonnier(pred: Tensor, target: Tensor, gate: Tensor, eps: float = 1e-6) -> Tensor:
+    """Charbonnier averaged over the gated pixels only: ``sum(gate * c) / (C * sum(gate))`` with ``c`` the
+    per-element ``sqrt((pred - target)**2 + eps)``; ``pred``/``target`` ``(B, C, H, W)``, ``gate``
+    ``(B, 1, H, W)`` in [0, 1]. Zero (with a gradient path) when the gate is empty."""
+    c = torch.sqrt((pred - target).pow(2) + eps)
+    area = gate.sum() * pred.shape[1]
+    return (c * gate).sum() / area.clamp_min(1.0)
 
 
 class CharbonnierLoss(nn.Module):

@@ -2,15 +2,19 @@
 
 Batch dict (from the DataModule): ``sca``, ``thumb``, ``gt`` float ``(B, 3, H, W)`` in [0, 1], ``mask``
 ``(B, 1, H, W)`` in [0, 1], optional ``corrupted`` (for image grids) and metadata ``path``, ``ber``, ``seed``.
+The DataModule's loaders ship the images as uint8 and its ``on_after_batch_transfer`` converts them to
+float32 on the device (``src.data.dataset.batch_to_float``): the steps here always see float32. Feeding
+these modules from another loader, give them float images too (or call ``batch_to_float``).
 Training crops have H, W multiples of ``net.required_multiple``; validation and test run on full images of any
 size (``forward`` pads).
 
-Optimisation is manual (two optimizers): each batch does a D step (LSGAN on [input | GT] vs
-[input | coarse.detach()]), then a G step with D frozen by ``toggle_optimizer``. Adam 2e-4, betas (0.6,
-0.999); the learning rate is constant, then decays linearly, stepped per EPOCH (``global_step`` counts 2 per
-batch). Under DDP use a strategy with ``find_unused_parameters=True`` (e.g.
-``ddp_find_unused_parameters_true``): each of the two backward passes leaves the other network without
-gradients.
+Optimisation is manual (two optimizers) with ONE backward pass per batch, of ``loss_d + loss_g``: the D loss
+(LSGAN on [input | GT] vs [input.detach() | coarse.detach()]) reaches only D; the G terms evaluate D through
+``torch.func.functional_call`` with detached D parameters, so they reach only G. Then both optimizers step
+(pix2pixHD's own order: G and D losses from the same D, then both updated). Adam 2e-4, betas (0.6, 0.999);
+the learning rate is constant, then decays linearly, stepped per EPOCH (``global_step`` counts 2 per batch:
+two optimizer steps). Every trainable parameter gets a gradient in that one backward pass, so DDP needs no
+unused-parameter search: use the plain ``ddp`` strategy (``trainer=ddp``), one all-reduce per batch.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from src.gca.losses import (
     SobelEdgeLoss,
     charbonnier,
     feature_matching_loss,
+    gated_charbonnier,
     lsgan_loss,
 )
 from src.gca.networks import MultiscaleDiscriminator, NetworkConfigError
@@ -177,20 +182,33 @@ class CoarseGANModule(L.LightningModule):
     def _d_input(self, x_in: Tensor, image: Tensor) -> Tensor:
         return torch.cat([x_in, image], dim=1)
 
-    def _adversarial_terms(self, x_in: Tensor, coarse: Tensor, gt: Tensor) -> dict[str, Tensor]:
-        """G-side LSGAN and feature-matching terms (D frozen by the caller)."""
-        d_fake = self.discriminator(self._d_input(x_in, coarse))
-        with torch.no_grad():
-            d_real = self.discriminator(self._d_input(x_in, gt))
+    def _frozen_discriminator(self, x: Tensor) -> list[list[Tensor]]:
+        """D's outputs with its parameters detached: gradients reach the input ``x`` (so G), never D, and no
+        ``requires_grad`` flag changes (DDP needs every parameter's flag fixed)."""
+        d = self.discriminator
+        state = {name: p.detach() for name, p in d.named_parameters()}
+        state.update(dict(d.named_buffers()))
+        return torch.func.functional_call(d, state, (x,))
+
+    def _adversarial_terms(
+        self, x_in: Tensor, coarse: Tensor, gt: Tensor, d_real: list[list[Tensor]] | None = None
+    ) -> dict[str, Tensor]:
+        """G-side LSGAN and feature-matching terms; they send gradients into G only (D's parameters are
+        detached). ``d_real``: D's outputs on [x_in | gt] if already computed (the D loss's real pass)."""
+        d_fake = self._frozen_discriminator(self._d_input(x_in, coarse))
+        if d_real is None:
+            with torch.no_grad():
+                d_real = self.discriminator(self._d_input(x_in, gt))
         return {"g_gan": lsgan_loss(d_fake, True), "g_feat": feature_matching_loss(d_fake, d_real)}
 
     def generator_losses(self, out: dict[str, Any], gt: Tensor) -> dict[str, Tensor]:
-        """Unweighted G loss terms (images in [-1, 1]); :meth:`weighted_total` applies the lambdas."""
+        """Unweighted G loss terms (images in [-1, 1]); :meth:`weighted_total` applies the lambdas.
+        ``out`` may hold ``d_real`` (D's outputs on [x_in | gt]), reused for feature matching."""
         hp = self.hparams
         coarse = out["coarse"]
         terms: dict[str, Tensor] = {}
         if self.adversarial:
-            terms.update(self._adversarial_terms(out["x_in"], coarse, gt))
+            terms.update(self._adversarial_terms(out["x_in"], coarse, gt, out.get("d_real")))
         if hp.lambda_edge > 0:
             terms["g_edge"] = self.edge_loss(coarse, gt)
         if self._coarse_char_weight() > 0:
@@ -227,26 +245,29 @@ class CoarseGANModule(L.LightningModule):
         return self.net.run(batch["sca"], batch.get("thumb"), batch.get("mask"))
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        """One backward pass of ``loss_d + loss_g``, then a D and a G optimizer step.
+
+        ``loss_d`` sees only detached generator outputs (gradients into D only); the G terms evaluate D with
+        detached parameters (:meth:`_frozen_discriminator`: gradients into G only), so the sum's gradients are
+        exactly each network's own loss gradients. Both losses use the same (not yet updated) D, then both
+        networks step: the order of pix2pixHD's training loop. One backward = one DDP all-reduce per batch,
+        and every trainable parameter gets a gradient (plain ``ddp``, no unused-parameter search).
+        """
         optimizers = self.optimizers()
         optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
-        opt_g = optimizers[0]
         gt = to_signed(batch["gt"])
         bs = gt.shape[0]
         out = self._run_generator(batch)
 
+        loss_d: Tensor | None = None
         if self.adversarial:
-            opt_d = optimizers[1]
-            self.toggle_optimizer(opt_d)
             x_in, fake = out["x_in"].detach(), out["coarse"].detach()
-            loss_d_real = lsgan_loss(self.discriminator(self._d_input(x_in, gt)), True)
+            d_real = self.discriminator(self._d_input(x_in, gt))
+            loss_d_real = lsgan_loss(d_real, True)
             loss_d_fake = lsgan_loss(self.discriminator(self._d_input(x_in, fake)), False)
             loss_d = 0.5 * (loss_d_real + loss_d_fake)
-            opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(loss_d)
-            self._clip(opt_d)
-            opt_d.step()
-            opt_d.zero_grad(set_to_none=True)
-            self.untoggle_optimizer(opt_d)
+            # the real pass's features are the feature-matching targets (detached, as in pix2pixHD)
+            out["d_real"] = [[f.detach() for f in feats] for feats in d_real]
             self.log_dict(
                 {
                     "train/loss_d": loss_d.detach(),
@@ -258,15 +279,16 @@ class CoarseGANModule(L.LightningModule):
                 batch_size=bs,
             )
 
-        self.toggle_optimizer(opt_g)
         terms = self.generator_losses(out, gt)
         loss_g = self.weighted_total(terms)
-        opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(loss_g)
-        self._clip(opt_g)
-        opt_g.step()
-        opt_g.zero_grad(set_to_none=True)
-        self.untoggle_optimizer(opt_g)
+        for opt in optimizers:
+            opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss_g if loss_d is None else loss_d + loss_g)
+        for opt in optimizers[::-1]:  # [opt_d,] opt_g
+            self._clip(opt)
+            opt.step()
+        for opt in optimizers:
+            opt.zero_grad(set_to_none=True)
         self.log("train/loss_g", loss_g.detach(), on_step=True, on_epoch=True, prog_bar=True, batch_size=bs)
         self.log_dict(
             {f"train/{k}": v.detach() for k, v in terms.items()}, on_step=True, on_epoch=True, batch_size=bs
@@ -278,7 +300,7 @@ class CoarseGANModule(L.LightningModule):
             return
         for sch in schedulers if isinstance(schedulers, list) else [schedulers]:
             sch.step()
-        self.log("train/lr", self.optimizers_lr(), on_step=False, on_epoch=True)
+        self.log("train/lr", self.optimizers_lr(), on_step=False, on_epoch=True, sync_dist=True)
 
     def optimizers_lr(self) -> float:
         opts = self.optimizers()
@@ -392,6 +414,9 @@ class RefineGANModule(CoarseGANModule):
         lambda_char: Charbonnier over the pyramid levels vs the bicubic-halved GT, divided by
             ``max(levels - 1, 1)`` (the paper: 150 / scen).
         lambda_edge_refined: Sobel edge loss on the refined image (15).
+        lambda_char_gate: our variant (with mask_gate): Charbonnier over the pyramid levels averaged over
+            the GATED pixels only (normalised by the gate's area, so the ~1 % of pixels SCA filled carry the
+            whole term instead of 1 % of a mean), divided by ``max(levels - 1, 1)``; 0 = off.
         coarse_ckpt_path: an export file or Lightning checkpoint whose coarse generator (and discriminator, if
             present and used) initialise this module.
         freeze_coarse: keep the coarse generator fixed (refine-only mode: no D step, no adversarial terms).
@@ -407,6 +432,7 @@ class RefineGANModule(CoarseGANModule):
         mask_gate: int = 0,
         lambda_char: float = 150.0,
         lambda_edge_refined: float = 15.0,
+        lambda_char_gate: float = 0.0,
         coarse_ckpt_path: str | None = None,
         freeze_coarse: bool = False,
         **kwargs: Any,
@@ -422,6 +448,8 @@ class RefineGANModule(CoarseGANModule):
                 "RefineGANModule needs a refine net (module or factory) or a generator_spec"
             )
         super().__init__(generator, discriminator, lambda_char=lambda_char, **kwargs)
+        if lambda_char_gate > 0 and not self.net.mask_gate:
+            raise NetworkConfigError("lambda_char_gate > 0 needs mask_gate > 0 (the gate it averages over)")
         if coarse_ckpt_path:
             self.load_coarse(coarse_ckpt_path)
         elif freeze_coarse and kwargs.get("generator_spec") is None:
@@ -479,7 +507,16 @@ class RefineGANModule(CoarseGANModule):
         )
         if self.hparams.lambda_edge_refined > 0:
             terms["g_edge_refined"] = self.edge_loss(levels[-1], gt)
+        gates: list[Tensor] = out.get("gates") or []
+        if self.hparams.lambda_char_gate > 0 and gates:
+            terms["g_char_gate"] = sum(
+                gated_charbonnier(y, t, g, eps) for y, t, g in zip(levels, gts, gates, strict=True)
+            ) / max(len(levels) - 1, 1)
         return terms
 
     def loss_weights(self) -> dict[str, float]:
-        return {**super().loss_weights(), "g_edge_refined": self.hparams.lambda_edge_refined}
+        return {
+            **super().loss_weights(),
+            "g_edge_refined": self.hparams.lambda_edge_refined,
+            "g_char_gate": self.hparams.lambda_char_gate,
+        }
