@@ -34,7 +34,7 @@ $PY benchmarks/model_photos.py --mate .photos --out "$PHOTOS" || exit 1
 
 if [ "$ACCEL" = gpu ]; then
     NGPU=$($PY -c "import torch; print(torch.cuda.device_count())")
-    HW="trainer=ddp trainer.devices=$NGPU trainer.precision=bf16-mixed data.num_workers=$(( ($(nproc) - 2) / NGPU ))"
+    HW="trainer=ddp trainer.devices=$NGPU trainer.precision=bf16-mixed data.num_workers=$(( ($(nproc --all) - 2) / NGPU ))"
     HW="$HW data.batch_size=$((${BATCH_PER_GPU:-16} * NGPU)) data.pin_memory=true"
 else
     NGPU=1
@@ -54,7 +54,7 @@ RUN=/tmp/model_run
 echo "== train ($((SECONDS - T0)) s): $NGPU device(s), max_time $MAX_TIME"
 timeout $((TRAIN_SECONDS + 150)) $PY -m src.train +experiment=gca_refine data=folder data.root=$PHOTOS \
     'data.splits={train:train,val:val,test:test}' data.holdout=null $SIZES $CROP $MODEL \
-    $SCALES data.train_repeats=16 data.cache_variants=16 data.cache_dir=/tmp/sample_cache \
+    $SCALES data.train_repeats=16 data.cache_variants=32 data.cache_dir=/tmp/sample_cache \
     data.persistent_workers=true $HW \
     trainer.max_epochs=$EPOCHS model.scheduler.epochs_constant=$((EPOCHS / 2)) model.scheduler.epochs_decay=$((EPOCHS / 2)) \
     "+trainer.max_time=$MAX_TIME" trainer.check_val_every_n_epoch=$VAL_EVERY trainer.log_every_n_steps=10 \

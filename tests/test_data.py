@@ -432,6 +432,8 @@ def test_datamodule_focused_multiscale_training_batches(corruptor: Corruptor) ->
     assert masks.shape == (8, 1, 64, 64)
     damaged = (masks < 0.999).flatten(1).any(dim=1)
     assert damaged.float().mean() >= 0.75  # crops land on what SCA had to fill
+    train = dm._dataset("train")
+    assert len({train.scale_of(v, i) for v in range(12) for i in range(2)}) == 3  # scales mix
     val = next(iter(dm.val_dataloader()))
     assert val["gt"].shape[-2:] == (64, 128)  # evaluation stays at data.scale
     with pytest.raises(DatasetError, match="crop_focus"):

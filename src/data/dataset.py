@@ -322,6 +322,13 @@ class CorruptedImageDataset(Dataset):
                 )
         raise RuntimeError(f"no readable image left in split {self.split!r} ({n} items, all failed to load)")
 
+    def scale_of(self, variant: int, index: int) -> Size:
+        """Training scale (W, H) of photo ``index`` in ``variant`` (multi-scale training): drawn from
+        ``scales`` by the sample's seed, so a cached variant keeps its scale and every epoch mixes scales."""
+        assert self.scales
+        pick = sample_seed(self.seed + 1, self.split, variant, index) % len(self.scales)
+        return self.scales[pick]
+
     def build(self, index: int, variant: int, timer: Any = None) -> dict[str, Any]:
         """The finished (uncropped) numpy sample of ``index`` for ``variant``; uses and fills the cache."""
         from src.jpeg import JPEGError
@@ -351,6 +358,8 @@ class CorruptedImageDataset(Dataset):
         sample_clean = sample.pop("clean_jpeg", None)
         if self.clean_cache is not None and clean is None and i == index and sample_clean is not None:
             self.clean_cache.put(item, sample_clean, sample["gt"])
+        if self.scales:  # built at the corruption size: downscaled once, before caching (cache entries stay small)
+            sample = rescale_sample(sample, self.scale_of(variant, i))
         sample["path"] = self.items[i].path or self.items[i].key
         if self.cache is not None and i == index:
             self.cache.put(item, self.split, variant, {k: v for k, v in sample.items() if k != "path"})
@@ -360,8 +369,6 @@ class CorruptedImageDataset(Dataset):
         """Crop (and flip, training) the images of ``sample`` and convert them to tensors (uint8 images,
         float32 mask: :func:`to_batch_tensor`)."""
         with timer("crop") if timer is not None else nullcontext():
-            if self.train and self.scales:
-                sample = rescale_sample(sample, self.scales[int(rng.integers(len(self.scales)))])
             images = {k: sample[k] for k in _IMAGE_KEYS if k in sample}
             if self.train and self.crop is not None:
                 width = images["gt"].shape[1]
