@@ -5,6 +5,7 @@
 #
 #   bash benchmarks/gpu_run.sh            # results (JSON, logs, the smoke run's metrics.csv) go to $OUT
 #   PY=.venv/bin/python SKIP_WHEELS=1 bash benchmarks/gpu_run.sh    # plumbing check on a CPU machine
+#   THROUGHPUT_ARGS="--knobs none" PIPELINE_ARGS="--cases premade,real,real_cached" bash benchmarks/gpu_run.sh
 #
 # Budgets (seconds of wall time; each step is also killed by `timeout`): throughput 230 (+30 grace),
 # pipeline 150 (+40), DDP smoke 60; with the wheel install ~8.8 minutes at most (the first run, 2026-11-27 on
@@ -49,12 +50,12 @@ EOF
 WARM_PID=$!
 
 echo "== gpu_throughput ($((SECONDS - T0)) s)"
-timeout 260 $PY benchmarks/gpu_throughput.py --steps 60 --warmup 8 --budget 230 \
+timeout 260 $PY benchmarks/gpu_throughput.py --steps 60 --warmup 8 --budget 230 ${THROUGHPUT_ARGS:-} \
     --json "$OUT/gpu_throughput.json" 2>&1 | grep --line-buffered -v -E "Warning|warnings.warn|litlogger|^$" | tee "$OUT/gpu_throughput.log"
 
 wait "$WARM_PID"; cat "$OUT/numba_warmup.log"
 echo "== gpu_pipeline ($((SECONDS - T0)) s)"
-timeout 190 $PY benchmarks/gpu_pipeline.py --data mate --photos .photos --budget 150 \
+timeout 190 $PY benchmarks/gpu_pipeline.py --data mate --photos .photos --budget 150 ${PIPELINE_ARGS:-} \
     --json "$OUT/gpu_pipeline.json" 2>&1 | grep --line-buffered -v -E "Warning|warnings.warn|litlogger|^$" | tee "$OUT/gpu_pipeline.log"
 
 echo "== DDP smoke run of src.train ($((SECONDS - T0)) s)"
