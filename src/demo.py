@@ -8,7 +8,8 @@ Steps (small functions; every output under ``outputs/demo/``):
    (clipped) | our SCA (``dc_thumb``, no learning) -> ``contact_sheet.png``.
 3. :func:`train_eval_restore`: ``python -m src.train +experiment=demo`` (a small ``gca_refine``, offline
    wandb run in ``train/wandb/``), ``python -m src.eval`` with its checkpoint (``eval/table.md``,
-   ``eval/metrics.csv``, side-by-side PNGs), ``python -m src.restore`` on one corrupted file (``restore/``).
+   ``eval/metrics.csv``, side-by-side PNGs), ``python -m src.restore`` on one corrupted file with it
+   (``restore/``) and with the shipped model ``weights/gca_refine.pt`` (``restore/shipped/``).
    ``python -m src.demo --no-train`` stops after step 2.
 """
 
@@ -174,6 +175,8 @@ def train_eval_restore(output_dir: Path, corrupted_file: Path) -> Path:
         "save_images=2",
     )
     run_module("src.restore", f"input={corrupted_file}", f"ckpt_path={ckpt}", f"output_dir={restore_dir}")
+    # what a user gets out of the box: the same file through the shipped model (weights/gca_refine.pt)
+    run_module("src.restore", f"input={corrupted_file}", f"output_dir={restore_dir / 'shipped'}")
     return eval_dir / "table.md"
 
 

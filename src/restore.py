@@ -256,13 +256,16 @@ def restore_bytes(
     restorer: Restorer | None = None,
     fallback_method: str = "dc",
     gca_input_thumbnail: bool = False,
+    gca_max_filled: float | None = None,
 ) -> dict[str, Any]:
     """Restore one corrupted JPEG. Returns ``restored`` uint8 (H, W, 3), ``sca`` uint8 (H, W, 3), the
     ``decoded`` and ``compensated`` objects, the ``method`` used, ``thumbnail_source`` (header / given /
     none), ``gca`` (whether the model ran) and ``report`` (text lines).
 
     Without any thumbnail, a model that takes one is skipped (``restored`` is the SCA image) unless
-    ``gca_input_thumbnail``: then it is guided by a thumbnail made from the SCA image."""
+    ``gca_input_thumbnail``: then it is guided by a thumbnail made from the SCA image. With
+    ``gca_max_filled``, GCA is also skipped when SCA had to fill more than that share of the pixels (trust
+    below 1): damage heavier than the model was trained on (``restored`` is the SCA image)."""
     from src.data.pipeline import decode_thumbnail, thumbnail_of, to_uint8
     from src.data.transforms import resize_uint8
     from src.jpeg import decode
@@ -294,7 +297,16 @@ def restore_bytes(
     sca = to_uint8(np.clip(comp.rgb, 0, 1))
     restored = sca
     gca = False
-    if restorer is not None and thumb is None and restorer.needs_thumbnail and not gca_input_thumbnail:
+    filled = float(np.mean(comp.trust < 1.0))
+    if restorer is not None and gca_max_filled is not None and filled > gca_max_filled:
+        log.warning(
+            "SCA filled %.1f %% of the image: GCA skipped (gca_max_filled=%s)", 100 * filled, gca_max_filled
+        )
+        report.append(
+            f"GCA skipped: SCA filled {100 * filled:.1f} % of the pixels, above gca_max_filled="
+            f"{gca_max_filled} (heavier damage than the model was trained on; raise it to run GCA anyway)"
+        )
+    elif restorer is not None and thumb is None and restorer.needs_thumbnail and not gca_input_thumbnail:
         log.warning("no thumbnail: GCA skipped (the model needs one); give thumbnail=IMAGE")
         report.append(
             "GCA skipped: the model needs a thumbnail (give thumbnail=IMAGE, or gca_input_thumbnail=true)"
@@ -392,6 +404,7 @@ def restore(cfg: DictConfig) -> dict[str, Any]:
                 restorer,
                 str(cfg.get("fallback_method") or "dc"),
                 bool(cfg.get("gca_input_thumbnail")),
+                None if cfg.get("gca_max_filled") is None else float(cfg.gca_max_filled),
             )
         except Exception as exc:  # one bad file must not stop a folder
             from src.jpeg import JPEGError

@@ -36,6 +36,10 @@ def _digest(path: Path) -> str:
 
 
 def _restore(tmp_path: Path, *overrides: str) -> dict:
+    """``src.restore`` in-process; GCA runs whatever the damage (``gca_max_filled=null``) unless overridden:
+    these small test files are far more damaged than the shipped model's guard lets through."""
+    if not any(o.startswith("gca_max_filled=") for o in overrides):
+        overrides = (*overrides, "gca_max_filled=null")
     return restore(compose_config("restore", list(overrides), tmp_path / "run"))
 
 
@@ -67,7 +71,7 @@ def test_cli_restores_a_corrupted_file_and_leaves_it_untouched(tmp_path: Path, c
     before = _digest(src)
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "src.restore", f"input={src}", f"output_dir={out}",
-           f"hydra.run.dir={tmp_path / 'hydra'}"]  # fmt: skip
+           f"hydra.run.dir={tmp_path / 'hydra'}", "gca_max_filled=null"]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "PROJECT_ROOT"}
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600,
                           env={**env, "PYTHONPATH": str(ROOT)})  # fmt: skip
@@ -230,3 +234,50 @@ def test_clear_errors(tmp_path: Path) -> None:
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
     assert proc.returncode == 1 and "src.restore: error:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_gca_is_skipped_above_the_filled_share(tmp_path: Path, coffee: np.ndarray, tiny_export: Path) -> None:
+    """Damage heavier than ``gca_max_filled`` (share of pixels SCA filled) keeps the SCA image and says so."""
+    from src.restore import load_restorer, restore_bytes
+
+    src, _ = _corrupt(coffee, tmp_path / "in" / "coffee.jpg")
+    restorer = load_restorer(tiny_export, "cpu")
+    args = (src.read_bytes(), {"strategy": "paper"}, {"method": "dc_thumb"})
+    ran = restore_bytes(*args, restorer=restorer, gca_max_filled=None)
+    filled = float(np.mean(ran["compensated"].trust < 1.0))
+    assert ran["gca"] and 0.0 < filled < 1.0
+    kept = restore_bytes(*args, restorer=restorer, gca_max_filled=filled / 2)
+    assert not kept["gca"] and np.array_equal(kept["restored"], kept["sca"])
+    assert any(line.startswith(f"GCA skipped: SCA filled {100 * filled:.1f} %") for line in kept["report"])
+    assert restore_bytes(*args, restorer=restorer, gca_max_filled=min(1.0, filled * 2))["gca"]
+    cfg = compose_config("restore", ["input=x.jpg"], tmp_path / "run")
+    assert cfg.gca_max_filled == 0.05  # the default guard of the shipped model
+
+
+SHIPPED = ROOT / "weights" / "gca_refine.pt"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped model in weights/")
+def test_shipped_model_beats_its_sca_input_on_held_out_photos() -> None:
+    """The shipped generator on photos it never saw (scikit-image's coffee, chelsea, astronaut are held out
+    by benchmarks/model_photos.py), corrupted at 1024x512 with the paper preset at BER 1e-5, 2 seeds each:
+    Y-PSNR above SCA dc_thumb on average, and never far below it (measured: +0.43 dB mean, -0.24 dB worst)."""
+    from skimage import data as skdata
+
+    from src.restore import load_restorer, restore_bytes
+
+    restorer = load_restorer(SHIPPED, "cpu")
+    gains = []
+    for name in ("coffee", "chelsea", "astronaut"):
+        for seed in (1, 2):
+            sample = Corruptor.from_preset("paper").corrupt(
+                prepare_photo(getattr(skdata, name)(), (1024, 512)), seed
+            )
+            gt = decode_jpeg_rgb(sample.clean_jpeg)
+            out = restore_bytes(
+                sample.corrupted_jpeg, {"strategy": "paper"}, {"method": "dc_thumb"}, restorer=restorer
+            )
+            assert out["gca"]
+            gains.append(psnr_y(out["restored"], gt) - psnr_y(out["sca"], gt))
+    assert np.mean(gains) > 0.2 and min(gains) > -0.5, gains
