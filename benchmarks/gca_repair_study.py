@@ -51,8 +51,8 @@ def _build(job: tuple[str, int, float, int]) -> dict[str, np.ndarray]:
 
 
 def build_samples(photos: Path, variants: int, workers: int) -> dict[str, list[dict[str, np.ndarray]]]:
-    from src.data.datamodule import warm_up
     from src.corruption import Corruptor
+    from src.data.datamodule import warm_up
     from src.data.pipeline import PipelineSettings
 
     warm_up(Corruptor.from_preset("paper"), PipelineSettings(sca={"method": "dc_thumb"}))
@@ -75,7 +75,9 @@ def to_gpu(samples: list[dict[str, np.ndarray]], dev: torch.device) -> dict[str,
     return {k: stack(k) for k in ("sca", "gt", "mask", "thumb")}
 
 
-def train_variant(name: str, data_path: str, seconds: float, eval_every: int, batch: int, out_json: str) -> None:
+def train_variant(
+    name: str, data_path: str, seconds: float, eval_every: int, batch: int, out_json: str
+) -> None:
     from src.data.transforms import focused_crop
     from src.gca.generator import build_generator, to_signed
     from src.gca.losses import gated_charbonnier
@@ -126,9 +128,8 @@ def train_variant(name: str, data_path: str, seconds: float, eval_every: int, ba
         with torch.autocast(dev.type, torch.bfloat16):
             out = gen.run(b["sca"], b["thumb"], b["mask"])
         gts = build_image_pyramid(to_signed(b["gt"]), len(out["levels"]))
-        loss = sum(
-            gated_charbonnier(y.float(), t, g.float()) for y, t, g in zip(out["levels"], gts, out["gates"])
-        )
+        levels = zip(out["levels"], gts, out["gates"], strict=True)
+        loss = sum(gated_charbonnier(y.float(), t, g.float()) for y, t, g in levels)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -155,13 +156,18 @@ def main() -> None:
     data = build_samples(args.photos, args.n_variants, max(1, (os.cpu_count() or 2) - 1))
     path = args.out / "samples.pt"
     torch.save(data, path)
-    print(f"built {len(data['train'])} train / {len(data['val'])} val samples in {time.time() - t:.0f} s", flush=True)
+    print(
+        f"built {len(data['train'])} train / {len(data['val'])} val samples in {time.time() - t:.0f} s",
+        flush=True,
+    )
     ctx = mp.get_context("spawn")
     procs = [
-        ctx.Process(target=train_variant,
-                    args=(v, str(path), args.seconds, args.eval_every, args.batch, str(args.out / f"{v}.json")))
+        ctx.Process(
+            target=train_variant,
+            args=(v, str(path), args.seconds, args.eval_every, args.batch, str(args.out / f"{v}.json")),
+        )
         for v in args.variants.split(",")
-    ]  # fmt: skip
+    ]
     for p in procs:
         p.start()
     for p in procs:

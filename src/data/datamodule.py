@@ -222,9 +222,7 @@ class RestorationDataModule(LightningDataModule):
             raise DatasetError(f"data.crop_focus must be in [0, 1], got {crop_focus!r}")
         self.crop_focus = float(crop_focus)
         scales = _plain(train_scales)
-        self.train_scales = (
-            None if not scales else [as_size(s, "data.train_scales[i]") for s in scales]
-        )
+        self.train_scales = None if not scales else [as_size(s, "data.train_scales[i]") for s in scales]
         if self.train_scales and self.corruption_size is None:
             raise DatasetError("data.train_scales needs a fixed data.corruption_size")
         self.size_multiple = int(size_multiple)
