@@ -21,6 +21,9 @@ PY=${PY:-python3}
 ACCEL=${ACCEL:-gpu}
 TRAIN_SECONDS=${TRAIN_SECONDS:-330}   # wall-clock budget of fit (Trainer max_time)
 MAX_TIME=$(printf "00:%02d:%02d:%02d" $((TRAIN_SECONDS / 3600)) $((TRAIN_SECONDS % 3600 / 60)) $((TRAIN_SECONDS % 60)))
+# REPEATS (data.train_repeats, 16 for the shipped model): an epoch is 13 photos * REPEATS samples. The shipped
+# run trained at 2.8 batches/s where the GPU alone does about 15; its 13-batch epochs restart the loaders and
+# write last.ckpt every 13 batches (the likely cause, not yet measured): use REPEATS=128 and EPOCHS / 8 next.
 EPOCHS=${EPOCHS:-200}   # the schedule: constant for EPOCHS/2, then linear decay (max_time may stop it earlier)
 VAL_EVERY=$(( EPOCHS < 5 ? EPOCHS : 5 ))   # a short check run validates too (train needs val/psnr_y)
 if [ "${SKIP_WHEELS:-0}" != 1 ]; then
@@ -54,7 +57,7 @@ RUN=/tmp/model_run
 echo "== train ($((SECONDS - T0)) s): $NGPU device(s), max_time $MAX_TIME"
 timeout $((TRAIN_SECONDS + 150)) $PY -m src.train +experiment=gca_refine data=folder data.root=$PHOTOS \
     'data.splits={train:train,val:val,test:test}' data.holdout=null $SIZES $CROP $MODEL \
-    $SCALES data.train_repeats=16 data.cache_variants=32 data.cache_dir=/tmp/sample_cache \
+    $SCALES data.train_repeats=${REPEATS:-16} data.cache_variants=32 data.cache_dir=/tmp/sample_cache \
     data.persistent_workers=true $HW \
     trainer.max_epochs=$EPOCHS model.scheduler.epochs_constant=$((EPOCHS / 2)) model.scheduler.epochs_decay=$((EPOCHS / 2)) \
     "+trainer.max_time=$MAX_TIME" trainer.check_val_every_n_epoch=$VAL_EVERY trainer.log_every_n_steps=10 \
