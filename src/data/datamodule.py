@@ -312,7 +312,9 @@ class RestorationDataModule(LightningDataModule):
                 settings = dataclasses.replace(settings, scale=None)
             cache = None
             if train and self.cache_variants > 0:
-                cache = SampleCache(self.cache_dir, settings_fingerprint(self.corruptor, settings, self.seed))
+                # the training scales too: a multi-scale entry is stored at its drawn scale
+                fingerprint = settings_fingerprint(self.corruptor, settings, self.seed, self.train_scales)
+                cache = SampleCache(self.cache_dir, fingerprint)
             clean_cache = None
             if self.cache_clean:  # keyed by what makes the clean file and the GT
                 names = ("quality", "subsampling", "restart_interval", "optimize", "thumbnail_size",
