@@ -22,8 +22,9 @@ ACCEL=${ACCEL:-gpu}
 TRAIN_SECONDS=${TRAIN_SECONDS:-330}   # wall-clock budget of fit (Trainer max_time)
 MAX_TIME=$(printf "00:%02d:%02d:%02d" $((TRAIN_SECONDS / 3600)) $((TRAIN_SECONDS % 3600 / 60)) $((TRAIN_SECONDS % 60)))
 # REPEATS (data.train_repeats, 16 for the shipped model): an epoch is 13 photos * REPEATS samples. The shipped
-# run trained at 2.8 batches/s where the GPU alone does about 15; its 13-batch epochs restart the loaders and
-# write last.ckpt every 13 batches (the likely cause, not yet measured): use REPEATS=128 and EPOCHS / 8 next.
+# run averaged 2.8 batches/s over 450 s with 13-batch epochs (each restarts the loaders and writes last.ckpt);
+# a 120-s check with REPEATS=128 (104-batch epochs, H200) ran 12.3 batches/s inside an epoch and 4.9 on average
+# with the cold cache build: use REPEATS=128 and EPOCHS / 8 next.
 EPOCHS=${EPOCHS:-200}   # the schedule: constant for EPOCHS/2, then linear decay (max_time may stop it earlier)
 VAL_EVERY=$(( EPOCHS < 5 ? EPOCHS : 5 ))   # a short check run validates too (train needs val/psnr_y)
 if [ "${SKIP_WHEELS:-0}" != 1 ]; then
