@@ -358,9 +358,8 @@ class CorruptedImageDataset(Dataset):
         sample_clean = sample.pop("clean_jpeg", None)
         if self.clean_cache is not None and clean is None and i == index and sample_clean is not None:
             self.clean_cache.put(item, sample_clean, sample["gt"])
-        if (
-            self.scales
-        ):  # built at the corruption size: downscaled once, before caching (cache entries stay small)
+        # multi-scale: built at the corruption size, downscaled once before caching (cache entries stay small)
+        if self.scales:
             sample = rescale_sample(sample, self.scale_of(variant, i))
         sample["path"] = self.items[i].path or self.items[i].key
         if self.cache is not None and i == index:
