@@ -46,7 +46,7 @@ from src.corruption import Corruptor  # noqa: E402
 from src.jpeg import decode  # noqa: E402
 from src.metrics import psnr_y, ssim_y_paper  # noqa: E402
 from src.sca import compensate  # noqa: E402
-from src.sca.compensate import render  # noqa: E402
+from src.sca.compensate import render_uint8  # noqa: E402
 from src.sca.diagnostics import alignment_census, true_alignment  # noqa: E402
 from src.sca.thumbnail import decode_thumbnail, thumbnail_reference  # noqa: E402
 from src.sca.tiles import mcu_features  # noqa: E402
@@ -154,7 +154,7 @@ def evaluate(
         feats = mcu_features(bad.planes, bad.mcu_rows, bad.mcu_cols, bad.dc, steps)
         hole = truth.source < 0
         src = np.where(hole, 0, truth.source)
-        images["oracle"] = to_uint8(render(bad, feats, src, truth.offset[src], hole, ref))
+        images["oracle"] = render_uint8(bad, feats, src, truth.offset[src], hole, ref)
     scores = {}
     for row, img in images.items():
         scores[row] = {}

@@ -164,10 +164,12 @@ def test_residual_refine_starts_from_its_input():
     torch.testing.assert_close(out["levels"][0], build_image_pyramid(sca * 2 - 1, 2)[0])
 
 
-def test_mask_gate_passes_trusted_content_exactly():
+def _gated(init: str = "normal") -> tuple[GCAGenerator, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Our variant (mask input, residual refine, 4-px gate) and 64x64 inputs with one filled MCU:
+    ``(generator, sca, thumb, mask)``."""
     gen = build_generator(
         small_coarse,
-        RefinePyramid(levels=2, width=8, depth=3, extra_channels=7),
+        RefinePyramid(levels=2, width=8, depth=3, extra_channels=7, init=init),
         True,
         True,
         ("sca", "mask", "thumb"),
@@ -177,6 +179,11 @@ def test_mask_gate_passes_trusted_content_exactly():
     sca, thumb, _ = _inputs(2, 64, 64)
     mask = torch.ones(2, 1, 64, 64)
     mask[:, :, 16:32, 32:48] = 0.0  # one filled MCU
+    return gen, sca, thumb, mask
+
+
+def test_mask_gate_passes_trusted_content_exactly():
+    gen, sca, thumb, mask = _gated()
     with torch.no_grad():
         out = gen.run(sca, thumb, mask)
     changed = (out["refined"] - (sca * 2 - 1)).abs().amax(dim=1) > 0
@@ -207,18 +214,7 @@ def test_paper_refine_fuses_thumbnail_at_the_base():
 
 
 def test_residual_init_returns_the_input_and_trains_every_layer():
-    gen = build_generator(
-        small_coarse,
-        RefinePyramid(levels=2, width=8, depth=3, extra_channels=7, init="residual"),
-        True,
-        True,
-        ("sca", "mask", "thumb"),
-        refine_residual=True,
-        mask_gate=4,
-    )
-    sca, thumb, _ = _inputs(2, 64, 64)
-    mask = torch.ones(2, 1, 64, 64)
-    mask[:, :, 16:32, 32:48] = 0.0
+    gen, sca, thumb, mask = _gated("residual")
     out = gen.run(sca, thumb, mask)
     torch.testing.assert_close(out["refined"], sca * 2 - 1)  # untrained: exactly the SCA image
     assert [g.shape[-1] for g in out["gates"]] == [32, 64] and out["gates"][-1].max() == 1.0

@@ -140,9 +140,7 @@ def compensate(
         hole = judge_garbage(feats, src, off_at, cols, thumb, ref_p, near)
     else:
         hole = src < 0
-    rgb8 = _render_uint8(
-        decoded, feats, src, off_at, hole, thumb, upsample, ref_p.fill_gain, ref_p.fill_clamp
-    )
+    rgb8 = render_uint8(decoded, feats, src, off_at, hole, thumb, upsample, ref_p.fill_gain, ref_p.fill_clamp)
     rgb = _finish(rgb8)
     segments = [
         Segment(int(a), int(b), int(s), tuple(float(v) for v in o))
@@ -276,7 +274,7 @@ def _garbage_runs(runs: np.ndarray, src: np.ndarray, hole: np.ndarray) -> list[t
     return [(int(a), int(b)) for a, b in zip(edges[0::2], edges[1::2], strict=True)]
 
 
-def render(
+def render_uint8(
     decoded,
     feats,
     src: np.ndarray,
@@ -288,25 +286,11 @@ def render(
     fill_clamp: float = 16.0,
 ) -> np.ndarray:
     """Re-layout the decoded planes (output MCU j <- decoded MCU src[j] minus off_at[j]), fill the
-    ``hole`` MCUs (thumbnail or interpolation) and convert: float32 (H, W, 3) RGB in [0, 1].
+    ``hole`` MCUs (thumbnail or interpolation) and convert by the decoder's clipping colour stage: uint8
+    (H, W, 3) RGB (``_finish`` gives the float32 image in [0, 1]).
 
     feats: McuFeatures of the decoded planes (their block means steer the fill).
     """
-    return _finish(_render_uint8(decoded, feats, src, off_at, hole, thumb, upsample, fill_gain, fill_clamp))
-
-
-def _render_uint8(
-    decoded,
-    feats,
-    src: np.ndarray,
-    off_at: np.ndarray,
-    hole: np.ndarray,
-    thumb=None,
-    upsample: str = "fancy",
-    fill_gain: float = 0.5,
-    fill_clamp: float = 16.0,
-) -> np.ndarray:
-    """:func:`render` before its conversion to float: RGB by the decoder's clipping colour stage (uint8)."""
     rows, cols = int(decoded.mcu_rows), int(decoded.mcu_cols)
     planes = [np.asarray(p, np.float32) for p in decoded.planes]
     src = np.where(hole, -1, src)
