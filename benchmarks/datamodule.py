@@ -23,21 +23,27 @@ import os
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")  # a DataLoader worker's view, before numba loads
 
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader
 
 from src.corruption import Corruptor
 from src.data.datamodule import WorkerInit, warm_up
-from src.data.dataset import CleanJpegCache, CorruptedImageDataset, SampleCache, settings_fingerprint
-from src.data.pipeline import STAGES, PipelineSettings, StageTimer, decode_jpeg_rgb
+from src.data.dataset import (
+    CleanJpegCache,
+    CorruptedImageDataset,
+    EpochSampler,
+    SampleCache,
+    settings_fingerprint,
+)
+from src.data.errors import DatasetError
+from src.data.pipeline import STAGES, PipelineSettings, StageTimer, prepare_photo
 from src.data.sources import ImageItem, list_split
+from src.utils.images import decode_jpeg_rgb
+from src.utils.photos import BUNDLED_PHOTOS
 
 FLOOR, GOAL = 5.0, 15.0
 
@@ -48,8 +54,8 @@ def photos() -> tuple[list[ImageItem], str]:
         no_holdout = {"val": 0, "test": 0}
         items = [i for s in ("train", "val", "test") for i in list_split("mate", s, holdout=no_holdout)]
         return items, "mate-backgrounds (nature)"
-    except Exception:
-        names = ["astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "retina", "motorcycle"]
+    except DatasetError:  # not installed
+        names = [n for n in BUNDLED_PHOTOS if n != "camera"]  # the colour ones
         return [ImageItem(n) for n in names], "scikit-image bundled photos, upscaled"
 
 
@@ -71,8 +77,6 @@ def time_baseline(ds: CorruptedImageDataset, corruptor: Corruptor, n: int) -> li
     files = []
     for k in range(min(n, len(ds))):
         rgb = ds._load(k)[1]
-        from src.data.pipeline import prepare_photo
-
         files.append(corruptor.encode(prepare_photo(rgb, ds.settings.corruption_size)))
     out = []
     for k in range(n):
@@ -84,10 +88,6 @@ def time_baseline(ds: CorruptedImageDataset, corruptor: Corruptor, n: int) -> li
 
 
 def time_loader(ds: CorruptedImageDataset, workers: int, n: int, threads: int | None = 1) -> float:
-    from torch.utils.data import DataLoader
-
-    from src.data.dataset import EpochSampler
-
     sampler = EpochSampler(ds, num_replicas=1, rank=0, shuffle=False)
     loader = DataLoader(ds, batch_size=1, sampler=sampler, num_workers=workers, persistent_workers=False,
                         worker_init_fn=WorkerInit(threads) if threads is not None else None)  # fmt: skip

@@ -15,6 +15,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from src.utils.hydra_utils import register_presets
+
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
@@ -41,6 +43,7 @@ def compose_config(name: str, overrides: list[str] | tuple[str, ...], tmp_path: 
     """Compose ``conf/<name>.yaml`` with ``overrides`` like ``python -m src.<name>`` would, with the run
     folder set to ``tmp_path`` and the HydraConfig registered (so ``${hydra:...}`` resolves)."""
     GlobalHydra.instance().clear()
+    register_presets()  # conf/sca and conf/decoder extend the code's presets (the entry points do this too)
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
         cfg = compose(name, overrides=list(overrides), return_hydra_config=True)
     with open_dict(cfg):

@@ -14,6 +14,8 @@ import pytest
 from PIL import Image
 
 from src.corruption import Corruptor, read_thumbnail, scan_extent
+from src.data.corrupted_folder import run
+from src.restoration import pictures
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -94,36 +96,32 @@ def test_cli_errors_are_one_line(tmp_path, case):
     r = _cli(tmp_path, arg, f"output_dir={tmp_path / 'out'}")
     assert r.returncode != 0
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert len(lines) == 1 and lines[0].startswith("src.corrupt: error: ")
+    assert r.returncode == 1
     assert {"missing": "nope", "empty": "holds no images", "bad_ber": "0.7"}[case] in lines[0]
     assert not (tmp_path / "out").exists()
 
 
 def test_run_skips_unreadable_images(tmp_path, input_dir):
-    from src.corrupt import run
-
     (input_dir / "broken.jpg").write_bytes(b"\xff\xd8 this is no image")
     summary = run(Corruptor.from_preset("paper"), input_dir, tmp_path / "out", progress=False)
     assert summary.done == 2 and len(summary.failed) == 1 and summary.failed[0].endswith("broken.jpg")
 
 
 def test_demo_contact_sheet(tmp_path, input_dir):
-    from src import demo
-    from src.corrupt import run
-
     summary = run(
         Corruptor.from_preset("paper", ber=1e-4), input_dir, tmp_path, size=(512, 256), progress=False
     )
-    sheet = demo.contact_sheet(summary.metas, tmp_path)
+    sheet = pictures.contact_sheet(summary.metas, tmp_path)
     # columns: clean | Pillow | robust decode | SCA, one row per photo
-    assert sheet.size[0] == 4 * demo.TILE[0] + 5 * 4
-    assert sheet.size[1] == 2 * (demo.TILE[1] + demo.CAPTION + 4) + 4
+    assert sheet.size[0] == 4 * pictures.TILE[0] + 5 * 4
+    assert sheet.size[1] == 2 * (pictures.TILE[1] + pictures.CAPTION + 4) + 4
     px = np.asarray(sheet).astype(np.float64)
     for row in range(2):
-        y0 = 4 + row * (demo.TILE[1] + demo.CAPTION + 4)
-        x0 = [4 + j * (demo.TILE[0] + 4) for j in range(4)]
-        cells = [px[y0 : y0 + demo.TILE[1], x : x + demo.TILE[0]] for x in x0]
+        y0 = 4 + row * (pictures.TILE[1] + pictures.CAPTION + 4)
+        x0 = [4 + j * (pictures.TILE[0] + 4) for j in range(4)]
+        cells = [px[y0 : y0 + pictures.TILE[1], x : x + pictures.TILE[0]] for x in x0]
         err_robust, err_sca = (np.abs(cells[k] - cells[0]).mean() for k in (2, 3))
         assert err_sca < err_robust / 2  # the SCA column is much closer to the clean one
-    tile = demo.view_tile(b"\xff\xd8\xff\xdb garbage")
-    assert tile.size == demo.TILE and np.asarray(tile)[-1, -1].tolist() == [128, 128, 128]  # error tile
+    tile = pictures.view_tile(b"\xff\xd8\xff\xdb garbage")
+    assert tile.size == pictures.TILE and np.asarray(tile)[-1, -1].tolist() == [128, 128, 128]  # error tile

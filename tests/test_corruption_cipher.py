@@ -10,6 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from src.corruption import CorruptionError, SectorCipher, encode_jpeg, flip_bits
+from src.errors import BitstreamRestoreError
 
 KEY16 = bytes.fromhex("2281f4baefa53a8966577450c7926fbf")  # the paper's key
 KEY64 = bytes(range(64))
@@ -226,7 +227,7 @@ def test_none_flips_only_the_bit():
 def test_bad_settings_are_named(kwargs, match):
     with pytest.raises(CorruptionError, match=match) as e:
         SectorCipher(**kwargs)
-    assert isinstance(e.value, ValueError)
+    assert isinstance(e.value, BitstreamRestoreError) and not isinstance(e.value, ValueError)
 
 
 def test_hex_key_and_be32_range():

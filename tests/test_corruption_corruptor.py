@@ -23,6 +23,7 @@ from src.corruption import (
     scan_extent,
 )
 from src.corruption.corruptor import conf_dir
+from src.errors import BitstreamRestoreError
 
 PAPER_KEY_BYTES = b'"\x81\xf4\xba\xef\xa5:\x89fWtP\xc7\x92o\xbf'
 
@@ -198,7 +199,7 @@ def test_non_jpeg_input(paper, data, match):
 def test_bad_settings_name_the_value(overrides, match):
     with pytest.raises(CorruptionError, match=match) as e:
         Corruptor.from_preset("paper", **overrides)
-    assert isinstance(e.value, ValueError)
+    assert isinstance(e.value, BitstreamRestoreError) and not isinstance(e.value, ValueError)
 
 
 def test_unknown_preset_lists_the_known_ones():

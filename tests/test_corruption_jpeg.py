@@ -17,6 +17,7 @@ from src.corruption import (
     read_thumbnail,
     scan_extent,
 )
+from src.errors import BitstreamRestoreError
 
 
 def _segment(data: bytes, marker: int) -> bytes | None:
@@ -197,7 +198,7 @@ def test_scan_extent_without_eoi(coffee):
     data = encode_jpeg(coffee, thumbnail=False)
     with pytest.raises(CorruptionError, match="no EOI") as e:
         scan_extent(data[:-2])
-    assert isinstance(e.value, ValueError)
+    assert isinstance(e.value, BitstreamRestoreError) and not isinstance(e.value, ValueError)
 
 
 @pytest.mark.parametrize(

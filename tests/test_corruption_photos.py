@@ -1,4 +1,4 @@
-"""src.utils.photos: bundled photos, folder listing, robust loading."""
+"""src.utils.photos and src.utils.images: bundled photos, folder listing, robust loading."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from src.utils.photos import ImageLoadError, bundled_photos, list_images, load_rgb, mate_backgrounds
+from src.utils.images import ImageLoadError, load_rgb
+from src.utils.photos import PhotoError, bundled_photos, list_images, mate_backgrounds
 
 
 def test_bundled_photos_are_rgb_uint8():
@@ -21,7 +22,7 @@ def test_bundled_photos_are_rgb_uint8():
 
 def test_bundled_subset_and_unknown():
     assert list(bundled_photos(["chelsea"])) == ["chelsea"]
-    with pytest.raises(ValueError, match="unknown bundled photo"):
+    with pytest.raises(PhotoError, match="unknown bundled photo"):
         bundled_photos(["lena"])
 
 

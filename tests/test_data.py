@@ -18,18 +18,12 @@ from src.data.dataset import (
     sample_seed,
     settings_fingerprint,
 )
-from src.data.pipeline import PipelineSettings, decode_jpeg_rgb, make_sample, prepare_photo, to_uint8
-from src.data.sources import DatasetError, ImageItem, list_split, readable_items
-from src.data.transforms import (
-    TransformError,
-    crop_to_multiple,
-    mcu_alignment,
-    random_crop,
-    random_flip,
-    resize_cover,
-    resize_uint8,
-)
+from src.data.errors import DatasetError, TransformError
+from src.data.pipeline import PipelineSettings, make_sample, prepare_photo
+from src.data.sources import ImageItem, list_split, readable_items
+from src.data.transforms import crop_to_multiple, mcu_alignment, random_crop, random_flip
 from src.metrics import psnr_y
+from src.utils.images import decode_jpeg_rgb, resize_cover, resize_uint8, to_uint8
 
 SMALL = PipelineSettings(corruption_size=(256, 128), scale=(128, 64), sca={"method": "dc_thumb"})
 

@@ -18,7 +18,7 @@ from src.corruption import Corruptor
 from src.data import dataset as dataset_module
 from src.data.datamodule import THREAD_ENV_VARS, RestorationDataModule, WorkerInit
 from src.data.dataset import UINT8_KEYS, batch_to_float, to_tensor_image
-from src.data.sources import DatasetError
+from src.data.errors import DatasetError
 
 IMAGES = ("sca", "thumb", "gt", "corrupted", "mask")
 

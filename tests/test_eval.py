@@ -10,7 +10,8 @@ import numpy as np
 from PIL import Image
 from test_configs import compose_config
 
-from src.eval import evaluate, markdown_table, pillow_view
+from src.eval import evaluate
+from src.restoration.scoring import markdown_table, pillow_view
 
 
 def test_table_csv_and_pictures(tmp_path: Path) -> None:

@@ -15,9 +15,11 @@ from PIL import Image
 from test_configs import ROOT, compose_config
 
 from src.corruption import Corruptor
-from src.data.pipeline import decode_jpeg_rgb, prepare_photo
+from src.data.pipeline import prepare_photo
 from src.metrics import psnr_y
-from src.restore import RestoreError, restore
+from src.restoration import RestoreError, load_restorer, restore_bytes
+from src.restore import restore
+from src.utils.images import decode_jpeg_rgb
 
 
 def _corrupt(photo: np.ndarray, path: Path, seed: int = 4, **overrides) -> tuple[Path, np.ndarray]:
@@ -113,11 +115,9 @@ def test_missing_thumbnail_falls_back_or_uses_the_given_one(
     tmp_path: Path, coffee: np.ndarray, caplog
 ) -> None:
     src, clean = _corrupt(coffee, tmp_path / "in" / "nothumb.jpg", thumbnail_size=None)
-    from src.restore import restore_bytes
-
     data = src.read_bytes()
     fallback = restore_bytes(data, {"strategy": "paper"}, {"method": "dc_thumb"})
-    assert fallback["method"] == "dc" and fallback["thumbnail_source"] == "none"
+    assert fallback.method == "dc" and fallback.thumbnail_source == "none"
     assert "needs a thumbnail" in caplog.text
     thumb = np.asarray(Image.fromarray(clean).resize((160, 80), Image.Resampling.BICUBIC))
     Image.fromarray(thumb).save(tmp_path / "thumb.png")
@@ -129,7 +129,7 @@ def test_missing_thumbnail_falls_back_or_uses_the_given_one(
         "ckpt_path=null",
     )
     restored = np.asarray(Image.open(result["written"][0]).convert("RGB"))
-    assert psnr_y(restored, clean) >= psnr_y(fallback["restored"], clean) - 0.5  # the guide does not hurt
+    assert psnr_y(restored, clean) >= psnr_y(fallback.restored, clean) - 0.5  # the guide does not hurt
 
 
 def test_with_an_exported_generator(tmp_path: Path, coffee: np.ndarray) -> None:
@@ -148,7 +148,7 @@ def test_default_model_is_the_shipped_file_from_any_folder(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     cfg = compose_config("restore", ["input=x.jpg"], tmp_path / "run")
-    assert Path(cfg.ckpt_path) == Path(cfg.shipped_ckpt_path) == ROOT / "weights" / "gca_refine.pt"
+    assert cfg.ckpt_path == "shipped" and Path(cfg.shipped_ckpt_path) == ROOT / "weights" / "gca_refine.pt"
 
 
 def test_shipped_model_is_used_when_present(
@@ -198,21 +198,19 @@ def test_default_model_without_any_thumbnail(
     common = (f"input={src}", f"shipped_ckpt_path={tiny_export}", "device=cpu")
     skipped = _restore(tmp_path, *common, f"output_dir={tmp_path / 'a'}")
     assert [Path(p).name for p in skipped["written"]] == ["nothumb_restored.png"]
-    assert "no thumbnail: GCA skipped (the model needs one)" in caplog.text
-    from src.restore import load_restorer, restore_bytes
-
+    assert "GCA skipped: the model needs a thumbnail" in caplog.text
     restorer = load_restorer(tiny_export, "cpu")
     data = src.read_bytes()
     result = restore_bytes(data, {"strategy": "paper"}, {"method": "dc_thumb"}, restorer=restorer)
-    assert result["method"] == "dc" and not result["gca"]
-    assert np.array_equal(result["restored"], result["sca"])
-    assert any(line.startswith("GCA skipped: the model needs a thumbnail") for line in result["report"])
+    assert result.method == "dc" and not result.gca
+    assert np.array_equal(result.restored, result.sca)
+    assert any(line.startswith("GCA skipped: the model needs a thumbnail") for line in result.report)
     no_model = _restore(tmp_path, f"input={src}", "ckpt_path=null", f"output_dir={tmp_path / 'c'}")
     assert _digest(Path(skipped["written"][0])) == _digest(Path(no_model["written"][0]))  # the SCA image
     guided = restore_bytes(data, {"strategy": "paper"}, {"method": "dc_thumb"}, restorer=restorer,
                            gca_input_thumbnail=True)  # fmt: skip
-    assert guided["gca"] and guided["restored"].shape == (128, 256, 3)
-    assert f"GCA: {tiny_export} (guided by a thumbnail made from the SCA image)" in guided["report"]
+    assert guided.gca and guided.restored.shape == (128, 256, 3)
+    assert f"GCA: {tiny_export} (guided by a thumbnail made from the SCA image)" in guided.report
     both = _restore(tmp_path, *common, f"output_dir={tmp_path / 'b'}", "gca_input_thumbnail=true")
     assert sorted(Path(p).name for p in both["written"]) == ["nothumb_restored.png", "nothumb_sca.png"]
 
@@ -238,18 +236,16 @@ def test_clear_errors(tmp_path: Path) -> None:
 
 def test_gca_is_skipped_above_the_filled_share(tmp_path: Path, coffee: np.ndarray, tiny_export: Path) -> None:
     """Damage heavier than ``gca_max_filled`` (share of pixels SCA filled) keeps the SCA image and says so."""
-    from src.restore import load_restorer, restore_bytes
-
     src, _ = _corrupt(coffee, tmp_path / "in" / "coffee.jpg")
     restorer = load_restorer(tiny_export, "cpu")
     args = (src.read_bytes(), {"strategy": "paper"}, {"method": "dc_thumb"})
     ran = restore_bytes(*args, restorer=restorer, gca_max_filled=None)
-    filled = float(np.mean(ran["compensated"].trust < 1.0))
-    assert ran["gca"] and 0.0 < filled < 1.0
+    filled = float(np.mean(ran.compensated.trust < 1.0))
+    assert ran.gca and 0.0 < filled < 1.0
     kept = restore_bytes(*args, restorer=restorer, gca_max_filled=filled / 2)
-    assert not kept["gca"] and np.array_equal(kept["restored"], kept["sca"])
-    assert any(line.startswith(f"GCA skipped: SCA filled {100 * filled:.1f} %") for line in kept["report"])
-    assert restore_bytes(*args, restorer=restorer, gca_max_filled=min(1.0, filled * 2))["gca"]
+    assert not kept.gca and np.array_equal(kept.restored, kept.sca)
+    assert any(line.startswith(f"GCA skipped: SCA filled {100 * filled:.1f} %") for line in kept.report)
+    assert restore_bytes(*args, restorer=restorer, gca_max_filled=min(1.0, filled * 2)).gca
     cfg = compose_config("restore", ["input=x.jpg"], tmp_path / "run")
     assert cfg.gca_max_filled == 0.05  # the default guard of the shipped model
 
@@ -265,8 +261,6 @@ def test_shipped_model_beats_its_sca_input_on_held_out_photos() -> None:
     Y-PSNR above SCA dc_thumb on average, and never far below it (measured: +0.43 dB mean, -0.24 dB worst)."""
     from skimage import data as skdata
 
-    from src.restore import load_restorer, restore_bytes
-
     restorer = load_restorer(SHIPPED, "cpu")
     gains = []
     for name in ("coffee", "chelsea", "astronaut"):
@@ -278,6 +272,6 @@ def test_shipped_model_beats_its_sca_input_on_held_out_photos() -> None:
             out = restore_bytes(
                 sample.corrupted_jpeg, {"strategy": "paper"}, {"method": "dc_thumb"}, restorer=restorer
             )
-            assert out["gca"]
-            gains.append(psnr_y(out["restored"], gt) - psnr_y(out["sca"], gt))
+            assert out.gca
+            gains.append(psnr_y(out.restored, gt) - psnr_y(out.sca, gt))
     assert np.mean(gains) > 0.2 and min(gains) > -0.5, gains

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import yaml
 from PIL import Image
 
 from src.corruption import Corruptor, encode_jpeg
@@ -21,6 +20,7 @@ from src.sca.fill import push_pull
 from src.sca.synthetic import Hit, corrupt_decoded
 from src.sca.thumbnail import decode_thumbnail
 from src.sca.tiles import relayout
+from src.utils.photos import BUNDLED_PHOTOS, bundled_photos
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -152,27 +152,24 @@ def real_case(street):
     return decode(sample.clean_jpeg), decode(sample.corrupted_jpeg), decode_thumbnail(sample.thumbnail)
 
 
-BUNDLED_PHOTOS = (
-    "astronaut",
-    "coffee",
-    "chelsea",
-    "rocket",
-    "camera",
-    "hubble_deep_field",
-    "retina",
-    "immunohistochemistry",
-)
 CLEAN_SIZES = ((128, 64), (192, 96), (256, 128), (384, 192), (512, 256), (768, 384), (1024, 512))
 
 
 def bundled_rgb(name: str) -> np.ndarray:
-    from skimage import data
-
-    img = np.asarray(getattr(data, name)())
-    return np.stack([img] * 3, axis=-1) if img.ndim == 2 else img[..., :3]
+    return bundled_photos([name])[name]
 
 
-@pytest.mark.parametrize("name", BUNDLED_PHOTOS)
+#: the clean-decode check of every bundled photo; motorcycle (missing from this test before the photo list
+#: became one) shows a false break of ``dc`` at 768x384 4:4:4: an open SCA bug, kept visible here
+CLEAN_CASES = [
+    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="false dc break on a clean decode"))
+    if n == "motorcycle"
+    else n
+    for n in BUNDLED_PHOTOS
+]
+
+
+@pytest.mark.parametrize("name", CLEAN_CASES)
 def test_clean_decodes_come_back_unchanged_at_every_size(name):
     """SCA is the identity on an uncorrupted decode, at every size and layout: no false breaks (narrow
     images, noise-like or flat content: any shift fits there) and no detail judged garbage (a star is
@@ -287,17 +284,16 @@ def test_bad_arguments(clean):
         compensate(clean, np.zeros((10, 10), np.uint8), "dc_thumb")
 
 
-def test_config_group_runs(clean):
-    from pathlib import Path
+def test_every_preset_runs(clean):
+    """Each method's preset (src.sca.presets, which conf/sca/<method>.yaml extends) is valid compensate
+    input: every tunable it lists is one compensate knows."""
+    from src.sca.presets import SCA_PRESETS
 
-    conf = Path(__file__).resolve().parents[1] / "conf" / "sca"
-    names = sorted(p.stem for p in conf.glob("*.yaml"))
-    assert names == sorted(SCA_METHODS)
+    assert sorted(SCA_PRESETS) == sorted(SCA_METHODS)
     bad, _ = corrupt_decoded(clean, HITS[:2])
-    for name in names:
-        cfg = yaml.safe_load((conf / f"{name}.yaml").read_text())
-        assert cfg["method"] == name
-        assert compensate(bad, decode_thumbnail(clean.thumbnail), **cfg).rgb.shape == (512, 1024, 3)
+    for name, options in SCA_PRESETS.items():
+        assert options["method"] == name
+        assert compensate(bad, decode_thumbnail(clean.thumbnail), **options).rgb.shape == (512, 1024, 3)
 
 
 def test_relayout_moves_whole_mcus(clean):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 from test_configs import ROOT, SMALL_DATA, compose_config
 
 from src.data import DatasetError
@@ -68,11 +69,13 @@ def test_resume_from_last_checkpoint_continues_step_and_epoch(tmp_path: Path) ->
     assert trainer.train_dataloader.sampler.epoch == 1  # and the data saw epoch 1: fresh corruptions
     assert math.isfinite(metrics["val/psnr_y"])
 
-    # the checkpoint restores through src.restore's loader (run_config.yaml sits next to checkpoints/)
-    from src.restore import load_restorer
+    # the checkpoint restores through the restoration library (run_config.yaml sits next to checkpoints/),
+    # with the SCA and decoder options its input must be made with
+    from src.restoration import load_restorer
 
     restorer = load_restorer(last, "cpu")
-    assert restorer.sca_options["method"] == "dc_thumb" and restorer.size_multiple == 64
+    assert restorer.sca_options == OmegaConf.to_container(cfg.sca, resolve=True)
+    assert restorer.decoder_options["strategy"] == "paper"
 
 
 def test_sca_only_scores_the_pipeline_without_training(tmp_path: Path) -> None:

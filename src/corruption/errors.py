@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from src.errors import BitstreamRestoreError
 
-class CorruptionError(ValueError):
+
+class CorruptionError(BitstreamRestoreError):
     """Bad input or settings for the corruption simulator (message names the value and what is allowed)."""

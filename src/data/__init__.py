@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from src.data.pipeline import PipelineError, PipelineSettings, StageTimer, make_sample
-from src.data.sources import DatasetError, ImageItem, list_split, load_item
-from src.data.transforms import TransformError
+from src.data.errors import DataError, DatasetError, PipelineError, TransformError
+from src.data.pipeline import PipelineSettings, StageTimer, make_sample
+from src.data.sources import ImageItem, list_split, load_item
 
 __all__ = [
     "CorruptedImageDataset",
+    "DataError",
     "DatasetError",
     "EpochSampler",
     "ImageItem",

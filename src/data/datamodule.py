@@ -256,7 +256,7 @@ class RestorationDataModule(LightningDataModule):
         self.resample = resample
         self.cache_variants = int(cache_variants)
         if int(train_repeats) < 1:
-            raise ValueError(f"data.train_repeats must be a positive integer, got {train_repeats!r}")
+            raise DatasetError(f"data.train_repeats must be a positive integer, got {train_repeats!r}")
         self.train_repeats = int(train_repeats)
         self.cache_dir = cache_dir
         self.cache_clean = cache_clean

@@ -29,19 +29,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler
 
-from src.data.pipeline import PipelineSettings, make_sample, prepare_photo, to_uint8
+from src.data.errors import DatasetError
+from src.data.pipeline import PipelineSettings, make_sample, prepare_photo
 from src.data.sources import ImageItem, load_item
-from src.data.transforms import (
-    Size,
-    crop_to_multiple,
-    focused_crop,
-    mcu_alignment,
-    random_crop,
-    random_flip,
-    resize_float,
-    resize_uint8,
-)
+from src.data.transforms import crop_to_multiple, focused_crop, mcu_alignment, random_crop, random_flip
+from src.jpeg import JPEGError
 from src.utils import atomic_write_bytes
+from src.utils.images import ImageLoadError, Size, resize_mask, resize_uint8, to_float01, to_uint8
+from src.utils.seeds import derive_seed
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +47,7 @@ _IMAGE_KEYS = ("sca", "gt", "mask", "thumb", "corrupted")
 def sample_seed(base: int, split: str, epoch: int, index: int) -> int:
     """Corruption seed (0 <= seed < 2**32) of sample ``index`` of ``split`` in ``epoch`` (or cache
     variant)."""
-    ss = np.random.SeedSequence([int(base) & 0xFFFFFFFF, SPLIT_IDS[split], int(epoch), int(index)])
-    return int(ss.generate_state(1, dtype=np.uint32)[0])
+    return derive_seed(base, SPLIT_IDS[split], epoch, index)
 
 
 class EpochSampler(DistributedSampler):
@@ -139,7 +133,7 @@ class SampleCache:
         except (OSError, ValueError) as exc:
             log.warning("ignoring unreadable cache entry %s: %s", path, exc)
             return None
-        out["sca"] = out["sca"].astype(np.float32) / np.float32(255.0)
+        out["sca"] = to_float01(out["sca"])
         out["mask"] = out["mask"].astype(np.float32)
         for k in ("ber", "seed", "mcu"):
             out[k] = out[k].item()
@@ -167,8 +161,8 @@ def settings_fingerprint(*objects: Any) -> str:
 
 def rescale_sample(sample: dict[str, Any], size: Size) -> dict[str, Any]:
     """``sample`` (built at the corruption size) downscaled to ``size`` = (W, H) as the pipeline would have
-    made it: 8-bit images bicubic (the thumbnail upsampled from ``thumb_small`` when the sample has it, as
-    :func:`src.data.pipeline.make_sample` does), the trust mask by area average. Dtypes are kept."""
+    made it (:func:`src.restoration.model_input`): 8-bit images bicubic (the thumbnail upsampled from
+    ``thumb_small``), the trust mask by area average. Dtypes are kept."""
     if sample["gt"].shape[1::-1] == tuple(size):
         return sample
     out = dict(sample)
@@ -181,8 +175,8 @@ def rescale_sample(sample: dict[str, Any], size: Size) -> dict[str, Any]:
         if img.dtype == np.uint8:
             out[key] = resize_uint8(img, size)
         else:  # float [0, 1] holding 8-bit levels (the SCA image): resized as uint8, exactly
-            out[key] = resize_uint8(to_uint8(img), size).astype(np.float32) / np.float32(255.0)
-    out["mask"] = np.clip(resize_float(sample["mask"], size, resample="box"), 0.0, 1.0)
+            out[key] = to_float01(resize_uint8(to_uint8(img), size))
+    out["mask"] = resize_mask(sample["mask"], size)
     return out
 
 
@@ -272,9 +266,9 @@ class CorruptedImageDataset(Dataset):
         retries: int = 3,
     ) -> None:
         if not items:
-            raise ValueError(f"split {split!r} has no image")
+            raise DatasetError(f"split {split!r} has no image")
         if split not in SPLIT_IDS:
-            raise ValueError(f"unknown split {split!r}; allowed: {', '.join(SPLIT_IDS)}")
+            raise DatasetError(f"unknown split {split!r}; allowed: {', '.join(SPLIT_IDS)}")
         self.items = list(items)
         self.corruptor = corruptor
         self.settings = settings
@@ -312,7 +306,7 @@ class CorruptedImageDataset(Dataset):
                 continue
             try:
                 return i, load_item(self.items[i], self.settings.corruption_size)
-            except (OSError, ValueError) as exc:
+            except (OSError, ImageLoadError) as exc:
                 self.skipped.add(i)
                 log.warning(
                     "skipping unreadable image %s (%d skipped in this worker): %s",
@@ -331,8 +325,6 @@ class CorruptedImageDataset(Dataset):
 
     def build(self, index: int, variant: int, timer: Any = None) -> dict[str, Any]:
         """The finished (uncropped) numpy sample of ``index`` for ``variant``; uses and fills the cache."""
-        from src.jpeg import JPEGError
-
         item = self.items[index]
         if self.cache is not None and (hit := self.cache.get(item, self.split, variant)) is not None:
             return {**hit, "path": item.path or item.key}

@@ -1,39 +1,34 @@
-"""The per-sample pipeline: clean photo -> corrupted JPEG -> robust decode -> SCA -> training-scale arrays.
+"""The per-sample pipeline: clean photo -> corrupted JPEG -> the model's input and ground truth.
 
-Plain functions on numpy arrays (no torch): the DataModule calls :func:`make_sample` in its CPU workers, the
-benchmark times it stage by stage, ``src.eval`` reuses its parts at several resolutions.
+Plain functions on numpy arrays (no torch at import): the DataModule calls :func:`make_sample` in its CPU
+workers, the benchmark times it stage by stage.
 
 Steps (the paper's protocol, research/paper.md §1.1): resize / centre-crop the photo to the corruption size
 (the paper: 2048x1024) -> JPEG with an EXIF thumbnail and sector-level corruption (``Corruptor.corrupt``,
-seeded) -> ``decode(corrupted, **decoder)`` -> the thumbnail from the decoded header -> ``compensate(decoded,
-thumbnail, **sca)`` -> bicubic downscale to the training scale of the SCA image, the ground truth (the decoded
-CLEAN JPEG, as the paper's GT), the trust mask (area average) and the thumbnail (bicubic-upsampled to the same
-size).
+seeded) -> decode, thumbnail choice and SCA (:func:`src.restoration.prepare`) -> the model's input at the
+training scale (:func:`src.restoration.model_input`: the same arrays ``src.eval`` and ``src.restore`` give the
+model) and the ground truth (the decoded CLEAN JPEG, as the paper's GT, bicubic-downscaled).
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
-from src.data.transforms import Size, resize_cover, resize_float, resize_uint8, scaled_size
+from src.data.errors import PipelineError
+from src.data.transforms import scaled_size
+from src.restoration.inputs import THUMB_SOURCES, Timer, model_input, prepare
+from src.utils.images import THUMBNAIL_LONG_SIDE, Size, decode_jpeg_rgb, resize_cover, resize_uint8
 
 log = logging.getLogger(__name__)
 
-THUMB_SOURCES = ("header", "input", "none")
 STAGES = ("load", "encode", "corrupt", "decode", "sca", "resize", "crop")
-
-
-class PipelineError(ValueError):
-    """A pipeline setting is invalid (unknown thumbnail source, bad sizes)."""
 
 
 class StageTimer:
@@ -54,11 +49,6 @@ class StageTimer:
             self.calls[stage] = self.calls.get(stage, 0) + 1
 
 
-@contextmanager
-def _no_timer(stage: str) -> Iterator[None]:
-    yield
-
-
 @dataclass(frozen=True)
 class PipelineSettings:
     """What :func:`make_sample` does besides corrupting.
@@ -67,11 +57,10 @@ class PipelineSettings:
     scale: output size (W, H), a factor in (0, 1] of the corruption size, or None (no downscale).
     decoder: keyword options of ``src.jpeg.decode`` (e.g. ``{"strategy": "paper"}``).
     sca: keyword options of ``src.sca.compensate`` (e.g. ``{"method": "dc_thumb"}``).
-    thumb_source: ``header`` (the thumbnail stored in the corrupted file; falls back to ``input`` with a
-    warning
-        when the file has none), ``input`` (made from the SCA output itself: no side information, for the
-        ``no_thumbnail`` ablation) or ``none`` (zeros).
-    thumb_long_side: long side in pixels of an ``input`` thumbnail (the paper's 160).
+    thumb_source: the model's guide thumbnail (:func:`src.restoration.guide_thumbnail`): ``header`` (the one
+        stored in the corrupted file; one made from the SCA image, with a warning, when the file has none),
+        ``input`` (always made from the SCA image: no side information) or ``none`` (zeros).
+    thumb_long_side: long side in pixels of a thumbnail made from the SCA image (the paper's 160).
     keep_corrupted: also return the robust decode, clipped (for image grids and the eval table).
     """
 
@@ -80,7 +69,7 @@ class PipelineSettings:
     decoder: Mapping[str, Any] = field(default_factory=dict)
     sca: Mapping[str, Any] = field(default_factory=lambda: {"method": "dc_thumb"})
     thumb_source: str = "header"
-    thumb_long_side: int = 160
+    thumb_long_side: int = THUMBNAIL_LONG_SIDE
     keep_corrupted: bool = False
 
     def __post_init__(self) -> None:
@@ -88,40 +77,6 @@ class PipelineSettings:
             raise PipelineError(
                 f"unknown thumb_source {self.thumb_source!r}; allowed: {', '.join(THUMB_SOURCES)}"
             )
-
-
-def decode_thumbnail(data: bytes | None) -> np.ndarray | None:
-    """uint8 (h, w, 3) RGB of thumbnail JPEG bytes, or None when there are none or Pillow cannot decode
-    them."""
-    if not data:
-        return None
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            return np.asarray(im.convert("RGB"))
-    except (OSError, ValueError) as exc:  # a damaged thumbnail is as good as none
-        log.warning("cannot decode the header thumbnail (%d bytes): %s", len(data), exc)
-        return None
-
-
-def decode_jpeg_rgb(data: bytes) -> np.ndarray:
-    """uint8 (H, W, 3) RGB of a clean JPEG (Pillow; the paper's ground truth is the decoded clean JPEG)."""
-    with Image.open(io.BytesIO(data)) as im:
-        return np.asarray(im.convert("RGB"))
-
-
-def thumbnail_of(rgb: np.ndarray, long_side: int = 160) -> np.ndarray:
-    """Bicubic thumbnail of uint8 (H, W, 3) with ``long_side`` pixels on its longer side, aspect kept."""
-    h, w = rgb.shape[:2]
-    s = long_side / max(h, w)
-    return resize_uint8(rgb, (max(1, round(w * s)), max(1, round(h * s))))
-
-
-def to_uint8(img01: np.ndarray) -> np.ndarray:
-    """float in [0, 1] -> uint8, rounded half up and clipped."""
-    scaled = np.multiply(img01, np.float32(255.0), dtype=np.float32)
-    scaled += np.float32(0.5)
-    np.clip(scaled, 0.0, 255.0, out=scaled)
-    return scaled.astype(np.uint8)
 
 
 def prepare_photo(rgb: np.ndarray, corruption_size: Size | None) -> np.ndarray:
@@ -134,7 +89,7 @@ def prepare_photo(rgb: np.ndarray, corruption_size: Size | None) -> np.ndarray:
     return resize_cover(np.ascontiguousarray(rgb), corruption_size)
 
 
-def corrupt_photo(corruptor: Any, rgb: np.ndarray, seed: int, timer: Any = _no_timer) -> Any:
+def corrupt_photo(corruptor: Any, rgb: np.ndarray, seed: int, timer: Timer = nullcontext) -> Any:
     """``corruptor.corrupt`` on the photo, timing encode and corrupt separately when the corruptor can encode
     on its own (``corruptor.encode(rgb) -> bytes``)."""
     encode = getattr(corruptor, "encode", None)
@@ -168,7 +123,7 @@ def make_sample(
     corruptor: Any,
     seed: int,
     settings: PipelineSettings,
-    timer: Any = _no_timer,
+    timer: Timer = nullcontext,
     gt: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Run the pipeline on one photo (uint8 (H, W, 3) RGB, any size) with corruption seed ``seed``.
@@ -178,64 +133,43 @@ def make_sample(
     ``gt``, that sample's ``gt``, skips decoding and resizing the ground truth as well.
 
     Returns, at the output scale (H, W) (no crop, no flip):
-      ``sca`` float32 (H, W, 3) in [0, 1]: the SCA image (network input);
+      ``sca`` float32 (H, W, 3) in [0, 1], ``thumb`` uint8 (H, W, 3), ``mask`` float32 (H, W) in [0, 1]: the
+      model's input (:class:`src.restoration.ModelInput`);
       ``gt`` uint8 (H, W, 3): the decoded clean JPEG, downscaled;
-      ``mask`` float32 (H, W) in [0, 1]: SCA trust (area-averaged);
-      ``thumb`` uint8 (H, W, 3): the thumbnail upsampled (bicubic) to the output size;
-      ``thumb_small`` uint8 (h, w, 3): the header thumbnail itself (only when ``thumb`` was made from it);
+      ``thumb_small`` uint8 (h, w, 3): the guide thumbnail before upsampling (absent for ``thumb_source``
+      none);
       ``corrupted`` uint8 (H, W, 3) (only with ``keep_corrupted``): the robust decode, clipped;
       ``ber`` float, ``seed`` int, ``thumb_found`` bool (the header held a decodable thumbnail),
       ``mcu`` int: the MCU width in pixels at the corruption scale, ``corruption_size`` (W, H),
       ``clean_jpeg`` bytes: the clean file (reusable as ``rgb`` for another corruption of this photo).
     """
-    from src.jpeg import decode
-    from src.sca import compensate
-
     if isinstance(rgb, bytes | bytearray):  # a clean JPEG made earlier from the prepared photo (cached)
         with timer("corrupt"):
             sample = corruptor.corrupt(bytes(rgb), seed)
     else:
         sample = corrupt_photo(corruptor, prepare_photo(rgb, settings.corruption_size), seed, timer)
+    result = prepare(sample.corrupted_jpeg, settings.decoder, settings.sca, timer=timer)
     with timer("decode"):
-        decoded = decode(sample.corrupted_jpeg, **dict(settings.decoder))
-        thumb_small = decode_thumbnail(decoded.thumbnail)
         gt_full = decode_jpeg_rgb(sample.clean_jpeg) if gt is None else None
-    with timer("sca"):
-        comp = compensate(decoded, thumb_small, **dict(settings.sca))
-    full = (decoded.width, decoded.height)
-    out_size = scaled_size(full, settings.scale)
+    out_size = scaled_size(result.size, settings.scale)
     with timer("resize"):
-        # SCA returns 8-bit levels (float32 k/255): resizing them as uint8 is exact and much faster; most
-        # methods hand over that uint8 image too (rgb8), which saves a float -> uint8 pass at full size
-        rgb8 = getattr(comp, "rgb8", None)
-        sca8 = rgb8 if rgb8 is not None else to_uint8(comp.rgb)
-        sca = resize_uint8(sca8, out_size).astype(np.float32) / np.float32(255.0)
-        gt = resize_uint8(gt_full, out_size) if gt_full is not None else gt
-        mask = np.clip(resize_float(comp.trust, out_size, resample="box"), 0.0, 1.0)
-        source = settings.thumb_source
-        if source == "header" and thumb_small is None:
+        if settings.thumb_source == "header" and result.thumbnail is None:
             _warn_no_thumbnail(seed)  # once per process, then at debug level
-            source = "input"
-        if source == "header":
-            thumb = resize_uint8(thumb_small, out_size)
-        elif source == "input":
-            thumb = resize_uint8(thumbnail_of(to_uint8(sca), settings.thumb_long_side), out_size)
-        else:
-            thumb = np.zeros((out_size[1], out_size[0], 3), np.uint8)
-        result: dict[str, Any] = {
-            "sca": sca.astype(np.float32, copy=False),
-            "gt": gt,
-            "mask": mask.astype(np.float32, copy=False),
-            "thumb": thumb,
+        inputs = model_input(result, out_size, settings.thumb_source, settings.thumb_long_side)
+        out: dict[str, Any] = {
+            "sca": inputs.sca,
+            "gt": resize_uint8(gt_full, out_size) if gt_full is not None else gt,
+            "mask": inputs.mask,
+            "thumb": inputs.thumb,
             "ber": sample_ber(sample),
             "seed": int(seed),
-            "thumb_found": thumb_small is not None,
-            "mcu": int(getattr(decoded, "mcu_width", 16)),
-            "corruption_size": full,
+            "thumb_found": result.thumbnail is not None,
+            "mcu": int(result.decoded.mcu_width),
+            "corruption_size": result.size,
             "clean_jpeg": sample.clean_jpeg,
         }
-        if source == "header":
-            result["thumb_small"] = np.ascontiguousarray(thumb_small)
+        if inputs.thumb_small is not None:
+            out["thumb_small"] = inputs.thumb_small
         if settings.keep_corrupted:
-            result["corrupted"] = resize_uint8(decoded.to_rgb(clip=True), out_size)
-    return result
+            out["corrupted"] = resize_uint8(result.decoded.to_rgb(clip=True), out_size)
+    return out

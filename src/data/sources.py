@@ -23,32 +23,26 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from src.data.errors import DatasetError
+from src.utils.images import as_rgb, load_rgb
+from src.utils.photos import BUNDLED_PHOTOS, bundled_photos, list_images, mate_backgrounds
 
 log = logging.getLogger(__name__)
 
 SOURCES = ("samples", "folder", "mate")
 SPLITS = ("train", "val", "test")
 
-#: Default split of the bundled photos: the four photos used by the test fixtures stay visible in val/test,
-# the
-#: rest trains. Val and test share photos but never corruption seeds (the seed includes the split).
+#: the bundled photos held out for validation and testing (the photos of the test fixtures); val and test
+#: share photos but never corruption seeds (the seed includes the split)
+SAMPLE_HELD_OUT = ("coffee", "chelsea")
+#: the default split of the bundled photos: every other bundled photo trains
 DEFAULT_SAMPLE_SPLITS: dict[str, list[str]] = {
-    "train": [
-        "astronaut",
-        "rocket",
-        "hubble_deep_field",
-        "retina",
-        "immunohistochemistry",
-        "motorcycle",
-        "camera",
-    ],
-    "val": ["coffee", "chelsea"],
-    "test": ["coffee", "chelsea"],
+    "train": [n for n in BUNDLED_PHOTOS if n not in SAMPLE_HELD_OUT],
+    "val": list(SAMPLE_HELD_OUT),
+    "test": list(SAMPLE_HELD_OUT),
 }
-
-
-class DatasetError(ValueError):
-    """A dataset cannot be built: missing or empty root, unknown source / split / photo name."""
 
 
 @dataclass(frozen=True)
@@ -62,8 +56,6 @@ class ImageItem:
 
 @cache
 def _bundled() -> dict[str, np.ndarray]:
-    from src.utils.photos import bundled_photos
-
     return bundled_photos()
 
 
@@ -76,8 +68,6 @@ def _load_jpeg_reduced(path: str, min_size: tuple[int, int]) -> np.ndarray | Non
     """A JPEG decoded with libjpeg's DCT-domain downscaling (1/2, 1/4, 1/8) to the smallest size that still
     covers ``min_size`` = (W, H) after EXIF orientation (which it applies); None when no reduction applies
     (the caller then loads it in full). A 5640x3172 photo wanted at 2048x1024 decodes about 2x faster."""
-    from PIL import Image, ImageOps
-
     with Image.open(path) as im:
         if im.format != "JPEG" or im.mode not in ("RGB", "L", "YCbCr"):
             return None
@@ -97,14 +87,12 @@ def load_item(item: ImageItem, min_size: tuple[int, int] | None = None) -> np.nd
     """Pixels of ``item``: uint8 (H, W, 3) RGB (grey photos are repeated on three channels).
 
     ``min_size`` = (W, H): the size the caller will resize to; large JPEGs are then decoded at a reduced
-    scale that still covers it (much faster). Raises what :func:`src.utils.photos.load_rgb` raises for an
-    unreadable file (ValueError or OSError naming the file).
+    scale that still covers it (much faster). Raises what :func:`src.utils.images.load_rgb` raises for an
+    unreadable file (:class:`src.utils.images.ImageLoadError`, or OSError for a missing one).
     """
     if item.path is None:
         rgb = _bundled()[item.key]
     else:
-        from src.utils.photos import load_rgb
-
         rgb = None
         if min_size is not None and item.path.lower().endswith((".jpg", ".jpeg")):
             try:
@@ -113,9 +101,7 @@ def load_item(item: ImageItem, min_size: tuple[int, int] | None = None) -> np.nd
                 rgb = None  # let load_rgb report the problem with its message
         if rgb is None:
             rgb = load_rgb(item.path)
-    if rgb.ndim == 2:
-        rgb = np.repeat(rgb[:, :, None], 3, axis=2)
-    return rgb
+    return as_rgb(rgb)
 
 
 def _holdout_counts(n: int, holdout: Mapping[str, float | int]) -> tuple[int, int]:
@@ -146,8 +132,6 @@ def _cut(items: list[ImageItem], split: str, holdout: Mapping[str, float | int])
 
 
 def _folder_items(folder: Path, root: Path) -> list[ImageItem]:
-    from src.utils.photos import list_images
-
     paths = sorted(Path(p) for p in list_images(folder, recursive=True))
     return [
         ImageItem(key=str(p.relative_to(root)) if p.is_relative_to(root) else str(p), path=str(p))
@@ -178,7 +162,8 @@ def list_split(
 ) -> list[ImageItem]:
     """The images of ``split`` ("train", "val" or "test") for ``source``.
 
-    ``samples``: ``splits[split]`` is a list of bundled photo names (default :data:`DEFAULT_SAMPLE_SPLITS`).
+    ``samples``: ``splits[split]`` is a list of bundled photo names (a split missing from ``splits``, or
+    null: :data:`DEFAULT_SAMPLE_SPLITS`).
     ``folder``: ``splits[split]`` is a sub-folder of ``root`` (or null to fall back to ``holdout``); without
     ``splits``, all images under ``root`` are cut by ``holdout`` ({val: 0.1, test: 0.1} by default).
     ``mate``: the installed mate-backgrounds photos (``root`` overrides their folder), cut by ``holdout``.
@@ -188,7 +173,8 @@ def list_split(
         raise DatasetError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
     holdout = dict(holdout) if holdout is not None else {"val": 0.1, "test": 0.1}
     if source == "samples":
-        names = (splits or DEFAULT_SAMPLE_SPLITS).get(split) or []
+        given = (splits or {}).get(split)
+        names = DEFAULT_SAMPLE_SPLITS[split] if given is None else given
         if isinstance(names, str):
             names = [names]
         available = bundled_names()
@@ -216,8 +202,6 @@ def list_split(
             base = check_root(root, source)
             items = _folder_items(base, base)
         else:
-            from src.utils.photos import mate_backgrounds
-
             paths = sorted(str(p) for p in mate_backgrounds())
             # the nature photos only: abstract/ holds one picture at three resolutions (a split would leak)
             paths = [p for p in paths if f"{os.sep}nature{os.sep}" in p] or paths
@@ -235,8 +219,6 @@ def readable_items(items: Sequence[ImageItem]) -> tuple[list[ImageItem], list[Im
     """Split ``items`` into (readable, unreadable) by opening each file's header with Pillow (cheap: no pixel
     decode). Bundled photos are always readable. A truncated file with a good header passes here and is caught
     (and skipped) when it is decoded."""
-    from PIL import Image, UnidentifiedImageError
-
     good: list[ImageItem] = []
     bad: list[ImageItem] = []
     for item in items:

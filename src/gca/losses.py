@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from src.errors import BitstreamRestoreError
+
 __all__ = [
     "PAPER_GREY_WEIGHTS",
     "CharbonnierLoss",
@@ -33,7 +35,7 @@ __all__ = [
 PAPER_GREY_WEIGHTS = (65.738 / 256, 129.057 / 256, 25.064 / 256)
 
 
-class PerceptualWeightsError(RuntimeError):
+class PerceptualWeightsError(BitstreamRestoreError):
     """The VGG perceptual loss has no usable weights file (nothing can be downloaded here)."""
 
 

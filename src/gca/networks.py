@@ -13,6 +13,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from src.errors import BitstreamRestoreError
+
 __all__ = [
     "CoarseGenerator",
     "MultiscaleDiscriminator",
@@ -27,7 +29,7 @@ _NORMS = ("instance", "batch", "none")
 _PADDINGS = ("reflect", "replicate", "zero")
 
 
-class NetworkConfigError(ValueError):
+class NetworkConfigError(BitstreamRestoreError):
     """A network was configured or called with unsupported sizes or options."""
 
 

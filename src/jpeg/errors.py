@@ -6,8 +6,10 @@ Corruption inside the entropy-coded scan data never raises: the decoder reports 
 
 from __future__ import annotations
 
+from src.errors import BitstreamRestoreError
 
-class JPEGError(ValueError):
+
+class JPEGError(BitstreamRestoreError):
     """Base class: the bytes cannot be decoded as a JPEG image."""
 
 

@@ -28,6 +28,8 @@ import math
 import numpy as np
 from skimage.metrics import structural_similarity
 
+from src.errors import BitstreamRestoreError
+
 __all__ = [
     "Y_COEFFS",
     "MetricInputError",
@@ -53,7 +55,7 @@ SSIM_SIGMA = 1.5
 SSIM_K1, SSIM_K2 = 0.01, 0.03
 
 
-class MetricInputError(ValueError):
+class MetricInputError(BitstreamRestoreError):
     """An image handed to a metric has an unsupported dtype, shape or value range."""
 
 

@@ -1,6 +1,6 @@
-"""Glue for the Hydra entry points (``src.train``, ``src.eval``, ``src.restore``): project root, the task
-wrapper, config printing, optional extras and metric lookup. Imports Hydra / OmegaConf, never torch at import
-time.
+"""Glue for the Hydra entry points (``src.train``, ``src.eval``, ``src.restore``, ``src.corrupt``): project
+root, the code-defined presets in Hydra's config store, the task wrapper, config printing, optional extras and
+metric lookup. Imports Hydra / OmegaConf, never torch at import time.
 """
 
 from __future__ import annotations
@@ -13,25 +13,39 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from src.errors import BitstreamRestoreError
+from src.jpeg.presets import DECODER_PRESETS
+from src.sca.presets import SCA_PRESETS
 from src.utils.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CONFIG_DIR = PROJECT_ROOT / "conf"
 
 
-class ConfigError(ValueError):
+class ConfigError(BitstreamRestoreError):
     """A config value the entry points cannot use (unknown metric name, missing required key)."""
 
 
 def set_project_root() -> Path:
     """Set ``PROJECT_ROOT`` (read by ``conf/paths/default.yaml``) to the repository root unless already
-    set."""
+    set, and register the presets (:func:`register_presets`)."""
     os.environ.setdefault("PROJECT_ROOT", str(PROJECT_ROOT))
+    register_presets()
     return Path(os.environ["PROJECT_ROOT"])
+
+
+def register_presets() -> None:
+    """Put the presets defined in code into Hydra's config store, where ``conf/sca/<m>.yaml`` and
+    ``conf/decoder/<s>.yaml`` extend them: ``presets/sca/<method>`` (``src.sca.presets.SCA_PRESETS``) and
+    ``presets/decoder/<strategy>`` (``src.jpeg.presets.DECODER_PRESETS``). Idempotent."""
+    store = ConfigStore.instance()
+    for group, presets in (("presets/sca", SCA_PRESETS), ("presets/decoder", DECODER_PRESETS)):
+        for name, options in presets.items():
+            store.store(group=group, name=name, node=dict(options))
 
 
 def rank_zero() -> bool:
@@ -53,13 +67,17 @@ def finish_wandb() -> None:
 
 
 def task_wrapper(task_func: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
-    """Run ``task_func(cfg)`` so that a failure is logged with the run folder before it propagates, and the
-    wandb run is always closed (multiruns would otherwise merge their runs)."""
+    """Run ``task_func(cfg)`` so that a failure is logged with the run folder before it propagates (a
+    project error without its traceback: the entry point reports it in one line), and the wandb run is always
+    closed (multiruns would otherwise merge their runs)."""
 
     @functools.wraps(task_func)
     def wrap(cfg: DictConfig) -> Any:
         try:
             return task_func(cfg)
+        except BitstreamRestoreError as exc:
+            log.error("the task failed: %s", exc)
+            raise
         except Exception:
             log.exception("the task failed")
             raise

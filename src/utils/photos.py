@@ -1,8 +1,10 @@
-"""Real photographs available offline, and image-folder helpers. No torch.
+"""Real photographs available offline, and image-folder listing. No torch.
 
-- :func:`bundled_photos`: scikit-image's bundled photos (public domain / CC0; see research/env.md §5).
+- :data:`BUNDLED_PHOTOS` / :func:`bundled_photos`: scikit-image's bundled photos (public domain / CC0; see
+  research/env.md §5): the one list of them in the project.
 - :func:`mate_backgrounds`: Debian's ``mate-backgrounds`` nature photos (GPL-2+), if installed.
-- :func:`list_images` / :func:`load_rgb`: any folder of images (Cityscapes, DIV2K, your own).
+- :func:`list_images`: any folder of images (Cityscapes, DIV2K, your own); read them with
+  :func:`src.utils.images.load_rgb`.
 """
 
 from __future__ import annotations
@@ -11,12 +13,16 @@ import os
 from pathlib import Path
 
 import numpy as np
+from skimage import data as skimage_data
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm")
+from src.errors import BitstreamRestoreError
+from src.utils.images import IMAGE_SUFFIXES, as_rgb
+
 MATE_BACKGROUNDS = Path("/usr/share/backgrounds/mate")
 
-# name -> skimage.data function (all in the scikit-image wheel, nothing is downloaded)
-_BUNDLED = (
+#: scikit-image's bundled photos (all in its wheel, nothing is downloaded); ``motorcycle`` is the left view of
+#: ``skimage.data.stereo_motorcycle``, ``camera`` a grey photo repeated to RGB
+BUNDLED_PHOTOS = (
     "astronaut",
     "coffee",
     "chelsea",
@@ -29,38 +35,26 @@ _BUNDLED = (
 )
 
 
-class ImageLoadError(ValueError):
-    """A file that is not a readable image (the message names the file)."""
+class PhotoError(BitstreamRestoreError):
+    """An unknown bundled photo name."""
 
 
 def _load_bundled(name: str) -> np.ndarray | None:
-    from skimage import data
-
     try:
-        if name == "motorcycle":
-            img = data.stereo_motorcycle()[0]  # the left view
-        else:
-            img = getattr(data, name)()
+        img = skimage_data.stereo_motorcycle()[0] if name == "motorcycle" else getattr(skimage_data, name)()
     except Exception:  # a photo missing from this scikit-image build (or needing a download): skip it
         return None
     img = np.asarray(img)
-    if img.ndim == 2:
-        img = np.repeat(img[:, :, None], 3, axis=2)
-    if img.dtype != np.uint8:
-        return None
-    return np.ascontiguousarray(img[:, :, :3])
+    return as_rgb(img) if img.dtype == np.uint8 else None
 
 
 def bundled_photos(names: tuple[str, ...] | list[str] | None = None) -> dict[str, np.ndarray]:
-    """scikit-image's bundled real photos as uint8 (H, W, 3) RGB (grey ``camera`` repeated to RGB).
-
-    names: a subset of astronaut, coffee, chelsea, rocket, hubble_deep_field, retina,
-    immunohistochemistry, motorcycle (left view of stereo_motorcycle), camera; None = all that load offline.
-    """
-    wanted = _BUNDLED if names is None else tuple(names)
-    unknown = sorted(set(wanted) - set(_BUNDLED))
+    """scikit-image's bundled real photos (:data:`BUNDLED_PHOTOS`) as uint8 (H, W, 3) RGB; ``names``: a
+    subset of them, None = all that load offline. Raises :class:`PhotoError` for an unknown name."""
+    wanted = BUNDLED_PHOTOS if names is None else tuple(names)
+    unknown = sorted(set(wanted) - set(BUNDLED_PHOTOS))
     if unknown:
-        raise ValueError(f"unknown bundled photo(s) {unknown}; available: {list(_BUNDLED)}")
+        raise PhotoError(f"unknown bundled photo(s) {unknown}; available: {list(BUNDLED_PHOTOS)}")
     out = {}
     for name in wanted:
         img = _load_bundled(name)
@@ -81,27 +75,6 @@ def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[Path]
         raise NotADirectoryError(f"not a folder: {str(root)!r}")
     files = root.rglob("*") if recursive else root.iterdir()
     return sorted(p for p in files if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def load_rgb(path: str | os.PathLike) -> np.ndarray:
-    """uint8 (H, W, 3) RGB of an image file, EXIF orientation applied (alpha dropped, grey repeated,
-    16-bit scaled to 8). Raises :class:`ImageLoadError` naming the file if it is not a readable image."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    path = Path(path)
-    try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                a = np.asarray(im, dtype=np.float64)
-                scale = 255.0 / 65535.0 if a.max() > 255 else 1.0
-                rgb = np.clip(np.rint(a * scale), 0, 255).astype(np.uint8)
-                return np.ascontiguousarray(np.repeat(rgb[:, :, None], 3, axis=2))
-            return np.asarray(im.convert("RGB")).copy()
-    except FileNotFoundError:
-        raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise ImageLoadError(f"cannot read {str(path)!r} as an image: {e}") from e
 
 
 def mate_backgrounds() -> list[Path]:

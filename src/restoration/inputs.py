@@ -1,0 +1,188 @@
+"""The one restoration path up to the model: decode -> thumbnail choice -> SCA -> model input.
+
+Used by the DataModule's samples (``src.data.pipeline.make_sample``), by ``src.eval`` and by ``src.restore``,
+so what the model is scored and run on is what it was trained on (``tests/test_restoration.py`` checks the
+arrays are identical). The rules, once:
+
+- **thumbnail choice** (:func:`sca_stage`): the thumbnail stored in the file's header, else one given by the
+  caller (``src.restore thumbnail=``); an SCA method that needs one (``dc_thumb``) falls back to
+  ``fallback_method`` when there is neither.
+- **model input** (:func:`model_input`) at any size: the SCA image resized as uint8 (bicubic) then divided by
+  255, the trust mask by area average, and the guide thumbnail upsampled (bicubic) to that size.
+- **missing thumbnail** (``thumb_source="header"`` without one): the guide is a thumbnail made from the
+  full-size SCA image (:func:`src.utils.images.thumbnail_of`, 160 px on the long side).
+  ``thumb_source="input"`` always makes it so (no side information), ``"none"`` feeds zeros.
+
+numpy only (torch is reached through :func:`src.utils.images.resize_uint8`); no Lightning, no Hydra.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from src.jpeg import Decoded, decode
+from src.restoration.errors import RestoreError
+from src.sca import Compensated, compensate
+from src.utils.images import (
+    THUMBNAIL_LONG_SIDE,
+    Size,
+    decode_thumbnail,
+    resize_mask,
+    resize_uint8,
+    thumbnail_of,
+    to_float01,
+    to_uint8,
+)
+
+log = logging.getLogger(__name__)
+
+#: where the model's guide thumbnail comes from: the header's (else made from the SCA image), always made
+#: from the SCA image (no side information), or zeros
+THUMB_SOURCES = ("header", "input", "none")
+#: SCA methods that need a thumbnail (they fall back to ``fallback_method`` without one)
+THUMBNAIL_METHODS = ("dc_thumb",)
+
+#: ``timer(stage)`` -> a context manager timing that stage (``src.data.pipeline.StageTimer``); the default
+#: times nothing
+Timer = Callable[[str], AbstractContextManager[Any]]
+
+
+@dataclass
+class ScaResult:
+    """Decode + thumbnail choice + SCA of one file, at its own size.
+
+    decoded: the robust decode. compensated: SCA's output (``rgb`` float32 (H, W, 3), ``trust`` float32
+    (H, W)). sca8: uint8 (H, W, 3), the SCA image (``to_uint8(compensated.rgb)``). thumbnail: uint8
+    (h, w, 3), the thumbnail SCA used (header or given), None when there was neither. thumbnail_source:
+    ``header``, ``given`` or ``none``. method: the SCA method that ran (after a fallback, and ``dc`` when
+    ``dc_thumb`` had no thumbnail). fell_back: the asked method needed a thumbnail and ``fallback_method`` ran
+    instead.
+    """
+
+    decoded: Decoded
+    compensated: Compensated
+    sca8: np.ndarray
+    thumbnail: np.ndarray | None
+    thumbnail_source: str
+    method: str
+    fell_back: bool = False
+
+    @property
+    def size(self) -> Size:
+        """(width, height) of the decoded image."""
+        return int(self.decoded.width), int(self.decoded.height)
+
+    @property
+    def filled(self) -> float:
+        """Share of the pixels SCA filled (trust below 1)."""
+        return float(np.mean(self.compensated.trust < 1.0))
+
+
+@dataclass
+class ModelInput:
+    """What the GCA generator takes, at one size (H, W).
+
+    sca: float32 (H, W, 3) in [0, 1], 8-bit levels ``k / 255``. thumb: uint8 (H, W, 3), the guide thumbnail
+    upsampled. mask: float32 (H, W) in [0, 1], SCA trust. thumb_small: uint8 (h, w, 3), the guide before
+    upsampling (None for ``thumb_source="none"``). thumb_source: ``header`` / ``given`` (the file's or the
+    caller's thumbnail), ``sca`` (made from the SCA image) or ``none`` (zeros).
+    """
+
+    sca: np.ndarray
+    thumb: np.ndarray
+    mask: np.ndarray
+    thumb_small: np.ndarray | None
+    thumb_source: str
+
+
+def check_thumb_source(source: str) -> str:
+    """``source`` if it is one of :data:`THUMB_SOURCES`, else :class:`RestoreError`."""
+    if source not in THUMB_SOURCES:
+        raise RestoreError(f"unknown thumb_source {source!r}; allowed: {', '.join(THUMB_SOURCES)}")
+    return source
+
+
+def sca_stage(
+    decoded: Decoded,
+    sca_options: Mapping[str, Any],
+    thumbnail: np.ndarray | None = None,
+    fallback_method: str = "dc",
+    timer: Timer = nullcontext,
+) -> ScaResult:
+    """Thumbnail choice and SCA on a robust decode.
+
+    ``sca_options``: keyword options of ``src.sca.compensate`` with ``method`` (default ``dc_thumb``).
+    ``thumbnail``: uint8 (h, w, 3) used when the header holds none. Without either, a method of
+    :data:`THUMBNAIL_METHODS` runs as ``fallback_method`` (with the other options unchanged)."""
+    header = decode_thumbnail(decoded.thumbnail)
+    if header is not None:
+        thumb, source = header, "header"
+    elif thumbnail is not None:
+        thumb, source = np.ascontiguousarray(thumbnail), "given"
+    else:
+        thumb, source = None, "none"
+    options = dict(sca_options)
+    method = str(options.get("method", "dc_thumb"))
+    fell_back = thumb is None and method in THUMBNAIL_METHODS and fallback_method != method
+    if fell_back:
+        options["method"] = fallback_method
+    with timer("sca"):
+        comp = compensate(decoded, thumb, **options)
+        sca8 = comp.rgb8 if comp.rgb8 is not None else to_uint8(comp.rgb)
+    return ScaResult(decoded, comp, sca8, thumb, source, comp.method, fell_back)
+
+
+def prepare(
+    data: bytes,
+    decoder_options: Mapping[str, Any],
+    sca_options: Mapping[str, Any],
+    thumbnail: np.ndarray | None = None,
+    fallback_method: str = "dc",
+    timer: Timer = nullcontext,
+) -> ScaResult:
+    """Robust decode (``src.jpeg.decode(data, **decoder_options)``), then :func:`sca_stage`."""
+    with timer("decode"):
+        decoded = decode(data, **dict(decoder_options))
+    return sca_stage(decoded, sca_options, thumbnail, fallback_method, timer)
+
+
+def guide_thumbnail(
+    result: ScaResult, thumb_source: str = "header", long_side: int = THUMBNAIL_LONG_SIDE
+) -> tuple[np.ndarray | None, str]:
+    """(uint8 (h, w, 3) guide thumbnail or None, its source) for the model, by the rule of the module
+    docstring: the chosen thumbnail, else (or always, for ``input``) one made from the full-size SCA image;
+    None for ``none``."""
+    check_thumb_source(thumb_source)
+    if thumb_source == "none":
+        return None, "none"
+    if thumb_source == "header" and result.thumbnail is not None:
+        return result.thumbnail, result.thumbnail_source
+    return thumbnail_of(result.sca8, long_side), "sca"
+
+
+def model_input(
+    result: ScaResult,
+    size: Size | None = None,
+    thumb_source: str = "header",
+    long_side: int = THUMBNAIL_LONG_SIDE,
+) -> ModelInput:
+    """The model's input at ``size`` = (W, H) (None: the file's size) from one :func:`sca_stage` result."""
+    size = result.size if size is None else (int(size[0]), int(size[1]))
+    small, source = guide_thumbnail(result, thumb_source, long_side)
+    if small is None:
+        thumb = np.zeros((size[1], size[0], 3), np.uint8)
+    else:
+        thumb = resize_uint8(small, size)
+    return ModelInput(
+        sca=to_float01(resize_uint8(result.sca8, size)),
+        thumb=thumb,
+        mask=resize_mask(result.compensated.trust, size),
+        thumb_small=None if small is None else np.ascontiguousarray(small),
+        thumb_source=source,
+    )
