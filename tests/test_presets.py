@@ -1,4 +1,5 @@
-"""SCA and decoder presets: defined once in code, extended by conf/sca and conf/decoder, usable without conf/."""
+"""SCA and decoder presets: defined once in code, extended by conf/sca and conf/decoder, usable without
+conf/."""
 
 from __future__ import annotations
 
