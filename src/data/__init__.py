@@ -7,11 +7,10 @@ without torch; the torch Dataset (:mod:`src.data.dataset`) and the LightningData
 
 from __future__ import annotations
 
-from typing import Any
-
 from src.data.errors import DataError, DatasetError, PipelineError, TransformError
 from src.data.pipeline import PipelineSettings, StageTimer, make_sample
 from src.data.sources import ImageItem, list_split, load_item
+from src.utils.lazy import lazy_getattr
 
 __all__ = [
     "CorruptedImageDataset",
@@ -40,9 +39,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'src.data' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

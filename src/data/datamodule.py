@@ -22,6 +22,7 @@ from lightning.pytorch import LightningDataModule
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch.utils.data import DataLoader
 
+from src.corruption import Corruptor
 from src.data.dataset import (
     CleanJpegCache,
     CorruptedImageDataset,
@@ -33,6 +34,7 @@ from src.data.dataset import (
 from src.data.pipeline import PipelineSettings, make_sample
 from src.data.sources import SPLITS, DatasetError, ImageItem, list_split, readable_items
 from src.data.transforms import as_size, scaled_size
+from src.jpeg import warmup as warm_up_decoder
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +77,6 @@ def warm_up(corruptor: Any, settings: PipelineSettings) -> None:
     texture = np.clip(base + rng.normal(0, 40, base.shape), 0, 255).astype(np.uint8)
     small = dataclasses.replace(settings, corruption_size=None, scale=None, keep_corrupted=True)
     try:
-        from src.jpeg import warmup as warm_up_decoder
-
         warm_up_decoder()
         make_sample(texture, with_ber(corruptor, 1e-3), seed=0, settings=small)
     except Exception as exc:  # warm-up is an optimisation: never fail training because of it
@@ -208,8 +208,6 @@ class RestorationDataModule(LightningDataModule):
         self.splits = _plain(splits)
         self.holdout = _plain(holdout)
         if corruptor is None:
-            from src.corruption import Corruptor
-
             corruptor = Corruptor.from_preset("paper")
         self.corruptor = corruptor
         self.corruption_size = as_size(_plain(corruption_size), "data.corruption_size")

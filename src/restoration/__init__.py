@@ -13,9 +13,6 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from src.restoration.errors import RestoreError
 from src.restoration.inputs import (
     THUMB_SOURCES,
@@ -26,6 +23,7 @@ from src.restoration.inputs import (
     prepare,
     sca_stage,
 )
+from src.utils.lazy import lazy_getattr
 
 __all__ = [
     "THUMB_SOURCES",
@@ -52,7 +50,4 @@ _LAZY = {  # torch-backed: imported when first asked for
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'src.restoration' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -8,13 +8,18 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import rich
+import rich.syntax
+import rich.tree
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
 
 from src.errors import BitstreamRestoreError
 from src.jpeg.presets import DECODER_PRESETS
@@ -58,8 +63,6 @@ def rank_zero() -> bool:
 
 def finish_wandb() -> None:
     """Close the wandb run of this process if one is open (each multirun job must log its own run)."""
-    import sys
-
     wandb = sys.modules.get("wandb")
     if wandb is not None and getattr(wandb, "run", None) is not None:
         log.info("closing the wandb run")
@@ -106,10 +109,6 @@ def print_config_tree(
     save_to: str | os.PathLike | None = None,
 ) -> None:
     """Print the config as a rich tree (the ``fields`` first, then the rest); optionally save it as text."""
-    import rich
-    import rich.syntax
-    import rich.tree
-
     tree = rich.tree.Tree("CONFIG", style="dim", guide_style="dim")
     order = [f for f in fields if f in cfg] + [k for k in cfg if k not in fields and k != "hydra"]
     for name in order:
@@ -120,8 +119,6 @@ def print_config_tree(
     if rank_zero():
         rich.print(tree)
         if save_to is not None:
-            from rich.console import Console
-
             console = Console(record=True, width=120)
             console.print(tree)
             atomic_write_text(save_to, console.export_text())
