@@ -5,7 +5,7 @@
 The file: scikit-image's coffee photo upscaled (bicubic, centre crop) to 2048x1024, Q75 4:2:0 with its
 EXIF thumbnail (the paper's setting). Per cipher mode it prints the median time of
 ``encrypt -> sample_flips (BER 1e-5, region scan) -> flip_bits -> decrypt`` against the targets (floor
-10 ms, goal 2 ms, design.md §5) and against the named baseline measured in the same run: a naive
+10 ms, goal 2 ms) and against the named baseline measured in the same run: a naive
 per-sector loop of ``cryptography`` AES-CBC objects (one Cipher(AES, CBC(ESSIV IV)) per sector, encrypt
 then decrypt), the way one would write it without vectorising.
 """

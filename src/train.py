@@ -3,14 +3,14 @@
 Flow (lightning-hydra-template): seed -> DataModule, model, callbacks, loggers, Trainer from the config ->
 ``fit`` (``ckpt_path=.../checkpoints/last.ckpt`` resumes: the epoch and step counts continue) -> ``test`` on
 the best checkpoint -> the value of ``optimized_metric`` for sweepers. With ``model: null``
-(``+experiment=sca_only``)
-there is nothing to train: the non-learned pipeline is scored on the validation and test images instead.
+(``+experiment=sca_only``) there is nothing to train: the non-learned pipeline is scored on the validation
+and test images instead.
 
 Examples::
 
     python -m src.train +experiment=gca_refine                          # bundled photos, wandb offline
     python -m src.train +experiment=gca_refine data=cityscapes data.root=/data/cityscapes/leftImg8bit
-    trainer=gpu python -m src.train +experiment=gca_refine +debug=fdr                # one batch of everything
+    python -m src.train +experiment=gca_refine +debug=fdr trainer=gpu                # one batch of everything
     python -m src.train -m +experiment=no_sca,no_edge_loss +debug=fdr    # a multirun over two ablations
 """
 
@@ -35,8 +35,8 @@ def _metrics(trainer: Any) -> dict[str, float]:
 
 def save_run_info(cfg: DictConfig, output_dir: str | Path) -> Path:
     """Write the resolved model, SCA and decoder configs to ``<output_dir>/run_config.yaml``, next to the
-    ``checkpoints/`` folder, so ``src.restore`` / ``src.eval`` can rebuild the module from a checkpoint
-    path."""
+    ``checkpoints/`` folder, so ``src.restore`` / ``src.eval`` make a checkpoint's input with the SCA and
+    decoder options it was trained with (``src.restoration.load_restorer``)."""
     from src.utils import atomic_write_text
 
     def plain(key: str) -> Any:

@@ -205,10 +205,6 @@ class Corruptor:
         self.__init__(**state)
 
     # -- the pipeline ----------------------------------------------------------------------------
-    @property
-    def sector_cipher(self) -> SectorCipher:
-        return self._cipher
-
     def draw_ber(self, rng: np.random.Generator) -> float:
         """The BER for one call: the fixed value, or log-uniform in [lo, hi]."""
         if not isinstance(self.ber, tuple):

@@ -1,4 +1,5 @@
-"""LightningDataModule: on-the-fly corrupted samples for the GCA modules (batch dict in contracts.md).
+"""LightningDataModule: on-the-fly corrupted samples for the GCA modules (the batch dict of
+:class:`src.data.dataset.CorruptedImageDataset`).
 
 Batch dtypes: the DataLoaders yield uint8 (B, 3, H, W) ``sca``, ``thumb``, ``gt`` (and ``corrupted``) and a
 float32 (B, 1, H, W) ``mask``; :meth:`RestorationDataModule.on_after_batch_transfer` converts them on the

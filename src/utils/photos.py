@@ -1,7 +1,7 @@
 """Real photographs available offline, and image-folder listing. No torch.
 
-- :data:`BUNDLED_PHOTOS` / :func:`bundled_photos`: scikit-image's bundled photos (public domain / CC0; see
-  research/env.md §5): the one list of them in the project.
+- :data:`BUNDLED_PHOTOS` / :func:`bundled_photos`: scikit-image's bundled photos (public domain / CC0): the
+  one list of them in the project.
 - :func:`mate_backgrounds`: Debian's ``mate-backgrounds`` nature photos (GPL-2+), if installed.
 - :func:`list_images`: any folder of images (Cityscapes, DIV2K, your own); read them with
   :func:`src.utils.images.load_rgb`.
