@@ -3,12 +3,12 @@
 Plain functions on numpy arrays (no torch at import): the DataModule calls :func:`make_sample` in its CPU
 workers, the benchmark times it stage by stage.
 
-Steps (the paper's protocol: its training images are made this way): resize / centre-crop the photo to the corruption size
-(the paper: 2048x1024) -> JPEG with an EXIF thumbnail and sector-level corruption (``Corruptor.corrupt``,
-seeded) -> decode, thumbnail choice and SCA (:func:`src.restoration.prepare`) -> the model's input at the
-training scale (:func:`src.restoration.model_input`: the same arrays ``src.eval`` and ``src.restore`` give the
-model) and the ground truth (the decoded CLEAN JPEG, as the paper's GT, bicubic-downscaled).
-"""
+Steps (the paper's protocol: its training images are made this way): resize / centre-crop the photo to the
+corruption size (the paper: 2048x1024) -> JPEG with an EXIF thumbnail and sector-level corruption
+(``Corruptor.corrupt``, seeded) -> decode, thumbnail choice and SCA (:func:`src.restoration.prepare`) -> the
+model's input at the training scale (:func:`src.restoration.model_input`: the same arrays ``src.eval`` and
+``src.restore`` give the model) and the ground truth (the decoded CLEAN JPEG, as the paper's GT,
+bicubic-downscaled). """
 
 from __future__ import annotations
 
