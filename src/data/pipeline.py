@@ -8,7 +8,8 @@ corruption size (the paper: 2048x1024) -> JPEG with an EXIF thumbnail and sector
 (``Corruptor.corrupt``, seeded) -> decode, thumbnail choice and SCA (:func:`src.restoration.prepare`) -> the
 model's input at the training scale (:func:`src.restoration.model_input`: the same arrays ``src.eval`` and
 ``src.restore`` give the model) and the ground truth (the decoded CLEAN JPEG, as the paper's GT,
-bicubic-downscaled). """
+bicubic-downscaled).
+"""
 
 from __future__ import annotations
 
