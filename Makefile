@@ -12,7 +12,7 @@ export WANDB_MODE ?= offline
 export PYTHONDONTWRITEBYTECODE ?=
 
 .DEFAULT_GOAL := help
-.PHONY: gpu-wheels gpu-photos help install demo test test-slow test-gpu fuzz bench lint format clean photos sync-wandb
+.PHONY: wheels photos-small help install demo test test-slow test-gpu fuzz bench bench-gpu lint format clean photos sync-wandb
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -39,23 +39,29 @@ test-gpu: $(STAMP)  ## GPU-only checks (needs CUDA)
 fuzz: $(STAMP)  ## decoder fuzzing, >= 100k mutated inputs
 	$(BIN)/python -m pytest -q -m slow tests/test_jpeg_fuzz.py $(PYTEST_ARGS)
 
+CPU_BENCHMARKS := corruption decoder sca_quality datamodule train_step
+GPU_BENCHMARKS := gpu_throughput gpu_pipeline
 bench: $(STAMP)  ## CPU speed/quality benchmarks (ratios against baselines measured in the same run)
-	@for b in corruption decoder sca_quality datamodule train_step; do \
-	  echo "== benchmarks/$$b.py"; $(BIN)/python benchmarks/$$b.py || exit 1; done
+	@for b in $(CPU_BENCHMARKS); do \
+	  echo "== benchmarks/$$b.py"; $(BIN)/python -m benchmarks.$$b || exit 1; done
+
+bench-gpu: $(STAMP)  ## GPU benchmarks (training throughput, DDP scaling, input pipeline; BENCH_ARGS for both)
+	@for b in $(GPU_BENCHMARKS); do \
+	  echo "== benchmarks/$$b.py"; $(BIN)/python -m benchmarks.$$b $(BENCH_ARGS) || exit 1; done
 
 photos:  ## install Debian's mate-backgrounds (large real photos for benchmarks), needs root
 	@test -d /usr/share/backgrounds/mate || (apt-get update -qq && apt-get install -y -qq mate-backgrounds)
 
 lint: $(STAMP)  ## ruff check
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 
 format: $(STAMP)  ## ruff format + autofix
-	$(BIN)/ruff format src tests benchmarks
-	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks scripts
+	$(BIN)/ruff check --fix src tests benchmarks scripts
 
-gpu-photos: photos  ## real photos for a device call -> .photos/ (mate nature photos at 2048 px, ~6.5 MiB)
-	$(BIN)/python benchmarks/gpu_photos.py --out .photos
+photos-small: photos  ## a portable copy of the mate nature photos at 2048 px -> .photos/ (~6.5 MiB)
+	$(BIN)/python -m scripts.shrink_photos --out .photos
 
 sync-wandb:  ## upload offline wandb runs (needs `wandb login`)
 	$(BIN)/wandb sync $$(find logs outputs -type d -name 'offline-run-*' 2>/dev/null)
@@ -64,12 +70,5 @@ clean:  ## remove caches and outputs (keeps .venv)
 	rm -rf outputs logs multirun .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
 
-GPU_WHEELS := hydra-core==1.3.8 omegaconf==2.3.1 kornia==0.9.0 kornia_rs==0.2.0 cryptography==50.0.2 cffi==2.1.1 pycparser==3.12 piexif==1.1.3
-gpu-wheels:  ## cp312 wheels the GPU machines lack, into .whl/ (carry it; see README "GPU machines")
-	@mkdir -p .whl
-	@grep -qxF '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
-	$(PYTHON) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-	  -d .whl $(GPU_WHEELS)
-	$(PYTHON) -m pip wheel -q --no-deps antlr4-python3-runtime==4.9.3 -w .whl
-	@ls -la .whl
+wheels:  ## wheels of the small pure-Python dependencies -> .whl/ (for a machine with torch but no index)
+	bash scripts/offline_wheels.sh .whl

@@ -1,6 +1,6 @@
 """Speed of the corruption channel: sector encrypt + bit-error injection + decrypt of a ~200 KB JPEG.
 
-    .venv/bin/python benchmarks/corruption.py [--repeats N]
+    .venv/bin/python -m benchmarks.corruption [--repeats N]
 
 The file: scikit-image's coffee photo upscaled (bicubic, centre crop) to 2048x1024, Q75 4:2:0 with its
 EXIF thumbnail (the paper's setting). Per cipher mode it prints the median time of
@@ -20,8 +20,8 @@ import time
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from src.corrupt import fit_size
 from src.corruption import Corruptor, SectorCipher, flip_bits, region_bits, sample_flips, scan_extent
+from src.data.corrupted_folder import fit_size
 from src.utils.photos import bundled_photos
 
 FLOOR_MS, GOAL_MS = 10.0, 2.0

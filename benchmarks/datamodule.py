@@ -12,7 +12,7 @@ shown: the clean-JPEG cache (``data.cache_clean``), the cached-variant path (``d
 reads one .npz) and, with ``--workers N``, a real DataLoader's throughput (its workers initialised as the
 DataModule's: ``WorkerInit`` with ``--worker-threads``, default 1 like ``data.worker_threads``).
 
-    .venv/bin/python benchmarks/datamodule.py [--samples 24] [--workers 2] [--worker-threads 1] [--quick]
+    .venv/bin/python -m benchmarks.datamodule [--samples 24] [--workers 2] [--worker-threads 1] [--quick]
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Baseline: Pillow (libjpeg-turbo) decoding the same CLEAN file to a numpy RGB array, timed in the same
 run, interleaved with ours. Prints medians (and minima: the machine may be shared) and ratios for the
 clean file and for a corrupted copy (paper preset: AES-CBC-ESSIV, BER 1e-5), per strategy; the speed-up
-over the pure-Python paper algorithm (tests/jpeg_oracle.py); and the first-call JIT cost in a fresh
+over the pure-Python paper algorithm (``src.jpeg.oracle``); and the first-call JIT cost in a fresh
 process with a cold and with a warm on-disk cache.
 
 Photo: a Debian mate-backgrounds picture (``make photos``) resized to 2048 wide and centre-cropped to
@@ -13,7 +13,7 @@ Resync quality (``--quality-seeds``): for each strategy, the share of decoded MC
 MCU boundary of the clean file ("in sync", positions compared as file bit offsets), the share at the
 right MCU index, and how many of the injected hits the decoder noticed (resync events).
 
-    .venv/bin/python benchmarks/decoder.py [--runs 30] [--seeds 3] [--quality-seeds 6] [--skip-oracle]
+    .venv/bin/python -m benchmarks.decoder [--runs 30] [--seeds 3] [--quality-seeds 6] [--skip-oracle]
         [--skip-jit]
 """
 
@@ -31,12 +31,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from src.corruption import Corruptor
+from src.jpeg import MCU_LOST, decode, parse_header, warmup
+from src.jpeg.bitstream import unstuff
+from src.jpeg.oracle import paper_decode
 
-from src.corruption import Corruptor  # noqa: E402
-from src.jpeg import MCU_LOST, decode, parse_header, warmup  # noqa: E402
-from src.jpeg.bitstream import unstuff  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 PHOTO = Path("/usr/share/backgrounds/mate/nature/Dune.jpg")
 
@@ -206,9 +206,6 @@ def main() -> None:
             resync_quality(img, ber, args.quality_seeds)
 
     if not args.skip_oracle:
-        sys.path.insert(0, str(ROOT / "tests"))
-        from jpeg_oracle import paper_decode
-
         t0 = time.perf_counter()
         paper_decode(samples[0].corrupted_jpeg)
         oracle = time.perf_counter() - t0

@@ -30,8 +30,8 @@ Cases, each in its own process (killed when ``--budget`` runs out):
 Throughputs here are window means (total steps / total time after the warm-up): a starving pipeline
 delivers in bursts, and a median step would hide the waits.
 
-    python benchmarks/gpu_pipeline.py --data mate --photos .photos [--workers 14] [--json out.json]
-    .venv/bin/python benchmarks/gpu_pipeline.py --accelerator cpu --data samples --scale 128x64 \\
+    python -m benchmarks.gpu_pipeline --data mate --photos PHOTOS [--workers 14] [--json out.json]
+    .venv/bin/python -m benchmarks.gpu_pipeline --accelerator cpu --data samples --scale 128x64 \\
         --corruption-size 256x128 --size-multiple 32 --batch 2 --workers 1 --steps 3 --warmup 2 \\
         --loader-seconds 3                                                         # CPU smoke run
 """
@@ -49,12 +49,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import gpu_throughput as gt  # sets sys.path, PROJECT_ROOT and the NCCL variables
 import lightning as L
 import torch
 from torch.utils.data import DataLoader
+
+from benchmarks import gpu_throughput as gt  # sets PROJECT_ROOT
 
 FLOOR = 0.9
 CASES = ("premade", "loader", "real", "real_cached", "loader_1thread", "real_1thread", "loader_cached",
@@ -211,7 +210,7 @@ def run_one(args: argparse.Namespace) -> dict[str, Any]:
 
 def subprocess_case(args: argparse.Namespace, case: str, timeout: float) -> dict[str, Any]:
     """Run ``case`` in a fresh process with this run's settings (killed after ``timeout`` seconds)."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--case", case]
+    cmd = [sys.executable, "-m", "benchmarks.gpu_pipeline", "--case", case]
     for name in (
         "accelerator", "data", "photos", "model", "precision", "scale", "corruption_size", "size_multiple",
         "batch", "workers", "worker_threads", "steps", "warmup", "loader_seconds", "cache_variants",
@@ -226,7 +225,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--accelerator", default=None, help="gpu (default when CUDA is there) or cpu")
     ap.add_argument("--data", default="mate", help="data config (conf/data/NAME.yaml): mate, samples, folder")
-    ap.add_argument("--photos", default=None, help="data.root (e.g. .photos made by gpu_photos.py)")
+    ap.add_argument(
+        "--photos", default=None, help="data.root (e.g. a folder made by scripts/shrink_photos.py)"
+    )
     ap.add_argument("--model", default="gca_refine")
     ap.add_argument("--precision", default="bf16-mixed")
     ap.add_argument("--scale", default="512x256", help="training image WxH")

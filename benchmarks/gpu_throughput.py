@@ -30,8 +30,8 @@ Cases (the baseline is the first: bf16-mixed, 1 GPU):
     the warm-up time minus the baseline's). DDP and compile cases run in their own process, killed when the
     ``--budget`` runs out.
 
-    python benchmarks/gpu_throughput.py [--devices 2] [--json out.json] [--budget 300]
-    .venv/bin/python benchmarks/gpu_throughput.py --accelerator cpu --steps 3 --warmup 2 --scale 128x64 \\
+    python -m benchmarks.gpu_throughput [--devices 2] [--json out.json] [--budget 300]
+    .venv/bin/python -m benchmarks.gpu_throughput --accelerator cpu --steps 3 --warmup 2 --scale 128x64 \\
         --batch 2 --devices 2 --knobs fp32,channels_last        # CPU smoke run (DDP over gloo)
 
 Without a CUDA device and without ``--accelerator`` it prints a note and exits 0 (``make bench`` runs every
@@ -54,17 +54,15 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("PROJECT_ROOT", str(ROOT))
-# NVLink multicast stays off on the lent multi-GPU machines (their docs); harmless elsewhere
-for _var in ("NCCL_NVLS_ENABLE", "TORCH_SYMM_MEM_DISABLE_MULTICAST", "NVSHMEM_DISABLE_NVLS"):
-    os.environ.setdefault(_var, "0" if _var == "NCCL_NVLS_ENABLE" else "1")
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback
+from torch.utils.data import DataLoader, Dataset
 
-import lightning as L  # noqa: E402
-import torch  # noqa: E402
-from lightning.pytorch.callbacks import Callback  # noqa: E402
-from torch.utils.data import DataLoader, Dataset  # noqa: E402
+from src.utils.hydra_utils import PROJECT_ROOT as ROOT
+from src.utils.hydra_utils import set_project_root
+
+set_project_root()  # conf/paths reads PROJECT_ROOT
 
 KNOBS = ("fp32", "channels_last", "cudnn_benchmark", "compile", "ddp_bf16_grads")
 DDP_STRATEGY = "ddp"
@@ -364,7 +362,7 @@ def run_case_subprocess(case: Case, args: argparse.Namespace, timeout: float) ->
     """Run ``case`` in a fresh ``python`` process and return rank 0's summary (killed after ``timeout``).
     Used for DDP (Lightning's ddp re-executes that command per rank) and for ``torch.compile`` (its compile
     time cannot be interrupted in-process)."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--accelerator", args.accelerator]
+    cmd = [sys.executable, "-m", "benchmarks.gpu_throughput", "--accelerator", args.accelerator]
     cmd += ["--model", args.model, "--scale", args.scale, "--batch", str(args.batch)]
     cmd += ["--steps", str(args.steps), "--warmup", str(args.warmup)]
     cmd += ["--case", json.dumps(dataclasses.asdict(case))]

@@ -18,7 +18,7 @@ as the ceiling. Named baseline for ratios: ``paper`` (quality) and the robust de
 Also the census of ``dc`` / ``dc_thumb`` errors: MCUs shown at a wrong place (wrong shift), garbage
 shown, offsets off by more than half a DC step (drift), content filled although it was recoverable.
 
-    .venv/bin/python benchmarks/sca_quality.py [--quick] [--photos mate|bundled] [--seeds 0-2]
+    .venv/bin/python -m benchmarks.sca_quality [--quick] [--photos mate|bundled] [--seeds 0-2]
         [--bers 1e-5,1e-6,1e-4] [--extra-seeds 0] [--decoder paper|aligned|strict] [--checks]
         [--methods none,paper,dc,dc_thumb] [--no-oracle]
 
@@ -32,26 +32,23 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFile
 
+from src.corruption import Corruptor
+from src.jpeg import decode
+from src.metrics import psnr_y, ssim_y_paper
+from src.sca import compensate
+from src.sca.compensate import render_uint8
+from src.sca.diagnostics import alignment_census, true_alignment
+from src.sca.thumbnail import decode_thumbnail, thumbnail_reference
+from src.sca.tiles import mcu_features
+from src.utils import atomic_write_bytes, atomic_write_text
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from src.corruption import Corruptor  # noqa: E402
-from src.jpeg import decode  # noqa: E402
-from src.metrics import psnr_y, ssim_y_paper  # noqa: E402
-from src.sca import compensate  # noqa: E402
-from src.sca.compensate import render_uint8  # noqa: E402
-from src.sca.diagnostics import alignment_census, true_alignment  # noqa: E402
-from src.sca.thumbnail import decode_thumbnail, thumbnail_reference  # noqa: E402
-from src.sca.tiles import mcu_features  # noqa: E402
-from src.utils import atomic_write_bytes, atomic_write_text  # noqa: E402
-
 SIZE = (2048, 1024)
 BUNDLED = (
     "astronaut",

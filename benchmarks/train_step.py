@@ -6,8 +6,8 @@ Lightning fit by a callback, median over steps after warm-up. Inference = ``GCAG
 ``no_grad`` on one image. Ratios are against the paper's network (``gca_refine_paper``), measured in the same
 run.
 
-    .venv/bin/python benchmarks/train_step.py [--crop 128x128 --batch 2 --steps 6 --threads 2]
-    python benchmarks/train_step.py --accelerator gpu --precision bf16-mixed --crop 256x512 --batch 4
+    .venv/bin/python -m benchmarks.train_step [--crop 128x128 --batch 2 --steps 6 --threads 2]
+    python -m benchmarks.train_step --accelerator gpu --precision bf16-mixed --crop 256x512 --batch 4
 """
 
 from __future__ import annotations

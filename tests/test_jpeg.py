@@ -9,7 +9,6 @@ import struct
 import jpeglib
 import numpy as np
 import pytest
-from jpeg_oracle import pillow_jpeg
 from PIL import Image
 
 from src.jpeg import (
@@ -25,6 +24,7 @@ from src.jpeg import (
     parse_header,
     planes_to_rgb,
 )
+from src.jpeg.oracle import pillow_jpeg
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from jpeg_oracle import paper_decode, pillow_jpeg
 
 from src.corruption import Corruptor
 from src.jpeg import (
@@ -16,6 +15,7 @@ from src.jpeg import (
     decode,
     parse_header,
 )
+from src.jpeg.oracle import paper_decode, pillow_jpeg
 
 PARITY_BERS = (1e-4, 3e-4, 1e-3)  # per bit of the scan's inner sectors; 256x256 crops hold ~80-150 kbit
 

@@ -13,9 +13,9 @@ import struct
 
 import numpy as np
 import pytest
-from jpeg_oracle import pillow_jpeg
 
 from src.jpeg import JPEGError, decode, extract_thumbnail, warmup
+from src.jpeg.oracle import pillow_jpeg
 
 WATCHDOG_S = 60.0  # per input; a clean small decode takes about a millisecond
 MAX_PIXELS = 1 << 20

@@ -257,7 +257,7 @@ SHIPPED = ROOT / "weights" / "gca_refine.pt"
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="no shipped model in weights/")
 def test_shipped_model_beats_its_sca_input_on_held_out_photos() -> None:
     """The shipped generator on photos it never saw (scikit-image's coffee, chelsea, astronaut are held out
-    by benchmarks/model_photos.py), corrupted at 1024x512 with the paper preset at BER 1e-5, 2 seeds each:
+    by scripts/model_photos.py), corrupted at 1024x512 with the paper preset at BER 1e-5, 2 seeds each:
     Y-PSNR above SCA dc_thumb on average, and never far below it (measured: +0.43 dB mean, -0.24 dB worst)."""
     from skimage import data as skdata
 

@@ -1,10 +1,9 @@
-"""benchmarks/ship_model.py: join an export's parts into the shipped model, check it, describe it; and the
-shipped file itself when it is there."""
+"""scripts/ship_model.py: check an export, ship it as the model and describe it; and the shipped file itself
+when it is there."""
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 from pathlib import Path
 
@@ -12,13 +11,10 @@ import pytest
 import torch
 from test_configs import ROOT
 
+from scripts import ship_model
 from src.gca import build_generator, export_generator, load_generator
 from src.gca.networks import CoarseGenerator
 from src.gca.refine import RefinePyramid
-
-spec = importlib.util.spec_from_file_location("ship_model", ROOT / "benchmarks" / "ship_model.py")
-ship_model = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(ship_model)
 
 
 @pytest.fixture(scope="module")
@@ -37,28 +33,17 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return export_generator(gen, tmp_path_factory.mktemp("export") / "gca_refine.pt", dtype="int8")
 
 
-def split(path: Path, folder: Path, chunk: int) -> list[Path]:
-    """``split -b CHUNK -d path path.part``, in Python."""
-    data = path.read_bytes()
-    folder.mkdir(parents=True, exist_ok=True)
-    parts = []
-    for k in range(0, len(data), chunk):
-        parts.append(folder / f"{path.name}.part{k // chunk:02d}")
-        parts[-1].write_bytes(data[k : k + chunk])
-    return parts
-
-
-def test_joins_parts_and_describes_the_model(tmp_path: Path, export: Path, capsys) -> None:
+def test_ships_and_describes_the_model(tmp_path: Path, export: Path, capsys) -> None:
     data = export.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
-    parts = split(export, tmp_path / "device", len(data) // 3 + 1)
-    assert len(parts) == 3
-    (tmp_path / "device" / "gca_refine.pt.sha256").write_text(f"{digest}  gca_refine.pt\n")
+    (tmp_path / "gca_refine.pt.sha256").write_text(f"{digest}  gca_refine.pt\n")
     (tmp_path / "run_config.yaml").write_text("sca:\n  method: dc_thumb\n")
     (tmp_path / "table.md").write_text("# table\n")
     out = tmp_path / "weights" / "gca_refine.pt"
-    meta = ship_model.ship([str(parts[2]), str(parts[0]), str(parts[1])], out, tmp_path / "run_config.yaml")
-    assert out.read_bytes() == data  # joined in name order
+    meta = ship_model.ship(
+        export, out, tmp_path / "run_config.yaml", sha256=str(tmp_path / "gca_refine.pt.sha256")
+    )
+    assert out.read_bytes() == data
     printed = capsys.readouterr().out
     assert f"sha256 {digest}" in printed and f"{meta['parameters']:,} parameters" in printed
     saved = json.loads((tmp_path / "weights" / "gca_refine.json").read_text())
@@ -69,11 +54,9 @@ def test_joins_parts_and_describes_the_model(tmp_path: Path, export: Path, capsy
     assert meta["parameters"] == sum(p.numel() for p in gen.parameters())
     assert meta["config"] == "gca_refine_config.yaml" and meta["metrics"] is None
     assert (tmp_path / "weights" / "gca_refine_config.yaml").read_text() == "sca:\n  method: dc_thumb\n"
-    # later: the eval table is added to the same model (parts as a glob; then without parts: the shipped file
-    # is checked again and its JSON kept)
-    again = ship_model.ship(
-        [str(tmp_path / "device" / "gca_refine.pt.part*")], out, metrics=tmp_path / "table.md"
-    )
+    # later: the eval table is added to the same model (without --file: the shipped file is checked again
+    # and its JSON kept)
+    again = ship_model.ship(None, out, metrics=tmp_path / "table.md")
     assert again["metrics"] == "gca_refine_metrics.md" and again["config"] == "gca_refine_config.yaml"
     ship_model.main(["--out", str(out)])
     assert (
@@ -84,29 +67,24 @@ def test_joins_parts_and_describes_the_model(tmp_path: Path, export: Path, capsy
 
 def test_rejects_a_wrong_digest_a_large_or_unloadable_file(tmp_path: Path, export: Path) -> None:
     out = tmp_path / "weights" / "gca_refine.pt"
-    parts = split(export, tmp_path / "a", 10**6)
-    (tmp_path / "a" / "gca_refine.pt.sha256").write_text("0" * 64 + "  gca_refine.pt\n")
     with pytest.raises(ship_model.ShipError, match="expected 0000"):
-        ship_model.ship([str(p) for p in parts], out)
-    big = tmp_path / "big" / "gca_refine.pt.part00"
-    big.parent.mkdir()
+        ship_model.ship(export, out, sha256="0" * 64)
+    big = tmp_path / "big.pt"
     with big.open("wb") as f:
         f.truncate(25 * 10**6 + 1)
     with pytest.raises(ship_model.ShipError, match="over the limit of 25000000"):
-        ship_model.ship([str(big)], out)
-    junk = tmp_path / "junk.part00"
-    junk.write_bytes(export.read_bytes()[:-1000])  # a part missing
+        ship_model.ship(big, out)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(export.read_bytes()[:-1000])  # truncated
     with pytest.raises(ship_model.ShipError, match="not a torch file"):
-        ship_model.ship([str(junk)], out)
+        ship_model.ship(junk, out)
     other = tmp_path / "other.pt"
     torch.save({"state_dict": {}}, other)
     with pytest.raises(ship_model.ShipError, match="not a generator export"):
-        ship_model.ship([str(other)], out)
-    with pytest.raises(ship_model.ShipError, match="no file matches"):
-        ship_model.ship([str(tmp_path / "none.part*")], out)
+        ship_model.ship(other, out)
     assert not out.parent.exists()  # nothing written
-    with pytest.raises(SystemExit, match=r"ship_model: error: part .* does not exist"):
-        ship_model.main(["--parts", str(tmp_path / "missing.part00"), "--out", str(out)])
+    with pytest.raises(SystemExit, match=r"ship_model: error: .*missing\.pt does not exist"):
+        ship_model.main(["--file", str(tmp_path / "missing.pt"), "--out", str(out)])
 
 
 @pytest.mark.skipif(not (ROOT / "weights" / "gca_refine.pt").is_file(), reason="no shipped model yet")

@@ -10,7 +10,7 @@ loop and resync strategies), ``idct`` (numba islow / float IDCT), ``color`` (num
 RGB), ``decoder`` (``decode``, ``Decoded``), ``errors``.
 
 Strategies (``conf/decoder/*.yaml``): ``paper`` retries an MCU one bit later after an error (the Two-ACIR
-algorithm; same skipped bits and planes as the pure-Python port in ``tests/jpeg_oracle.py``); ``strict``
+algorithm; same skipped bits and planes as the pure-Python port in ``src/jpeg/oracle.py``); ``strict``
 fills the rest of the restart interval after the first error (libjpeg-like); ``aligned`` resumes just after
 a 16-byte cipher block boundary near the error (measured: no better than ``paper``, see
 ``benchmarks/decoder.py``). RSTn markers of DRI files are resync points for all strategies (libjpeg's

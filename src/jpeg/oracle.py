@@ -1,4 +1,4 @@
-"""Test-only references for the JPEG decoder tests.
+"""Pure-Python references for the JPEG decoder (used by its tests and ``benchmarks/decoder.py``; slow).
 
 1. ``paper_decode``: a slow, pure-Python, bit-at-a-time port of the Two-ACIR robust decoder's algorithm
    (``Robust decoder/decoder.py``: ``removeFF00``, the ``Stream`` bit reader, dict-based Huffman lookup,

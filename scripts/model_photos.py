@@ -1,25 +1,23 @@
-"""Lay out the photo set of the shipped model: ``<out>/{train,val,test}/`` from the real photos we can carry.
+"""Lay out the photo set of the shipped model: ``<out>/{train,val,test}/`` from real photos.
 
-Photos: Debian's mate-backgrounds nature set (``--mate``, e.g. ``.photos/`` made by ``gpu_photos.py``;
-GPL-2+) plus the photos bundled with scikit-image (CC0 / public domain). Held out by name (never trained on):
-test = 3 mate photos + 3 bundled photos, val = 1 + 1; everything else trains.
+Photos: Debian's mate-backgrounds nature set (``--mate``, e.g. ``.photos/`` made by
+``scripts/shrink_photos.py``; GPL-2+) plus the photos bundled with scikit-image (CC0 / public domain). Held
+out by name (never trained on): test = 3 mate photos + 3 bundled photos, val = 1 + 1; everything else trains.
 
-    python benchmarks/model_photos.py --mate .photos --out /tmp/photos
+    python -m scripts.model_photos --mate .photos --out /tmp/photos
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 from pathlib import Path
 
+from PIL import Image
+
+from src.utils.photos import bundled_photos
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from PIL import Image  # noqa: E402
-
-from src.utils.photos import bundled_photos  # noqa: E402
 
 HELD_OUT = {
     "test": {"Garden", "RainDrops", "Storm", "coffee", "chelsea", "astronaut"},

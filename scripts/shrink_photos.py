@@ -1,36 +1,31 @@
-"""Prepare ``.photos/``: the real photos a device call carries (the GPU machines have no mate-backgrounds).
+"""Downscale a folder of JPEG photos into a small, portable copy (e.g. to carry to a training machine).
 
-Copies Debian's mate-backgrounds nature photos (``/usr/share/backgrounds/mate/nature/*.jpg``, GPL-2+; ``make
-photos`` installs them) downscaled (Lanczos) to at most ``--long-side`` pixels on the long side (2048: the
-paper's corruption width, so no detail the pipeline could use is lost) and re-encoded as JPEG quality 95,
-4:4:4 (close to lossless against the Q75 corruption encode), EXIF orientation applied. Skips files that are
-already there and newer than their source, and prints the folder's size (a device call carries at most
-64 MiB together with ``.whl/``).
+Default source: Debian's mate-backgrounds nature photos (``/usr/share/backgrounds/mate/nature/*.jpg``,
+GPL-2+; ``make photos`` installs them). Each is downscaled (Lanczos) to at most ``--long-side`` pixels on the
+long side (2048: the paper's corruption width, so no detail the pipeline could use is lost) and re-encoded as
+JPEG quality 95, 4:4:4 (close to lossless against the Q75 corruption encode), EXIF orientation applied.
+Skips files that are already there and newer than their source, and prints the folder's size.
 
-    python benchmarks/gpu_photos.py [--src /usr/share/backgrounds/mate/nature] [--out .photos]
-
-``.photos/`` must be git-ignored to travel with ``carry`` (add ``/.photos/`` to ``.gitignore`` or
-``.git/info/exclude``).
+    python -m scripts.shrink_photos [--src /usr/share/backgrounds/mate/nature] [--out .photos]
 """
 
 from __future__ import annotations
 
 import argparse
 import io
-import sys
 from pathlib import Path
 
+from PIL import Image, ImageOps
+
+from src.errors import BitstreamRestoreError
+from src.utils import atomic_write_bytes
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from PIL import Image, ImageOps  # noqa: E402
-
-from src.utils import atomic_write_bytes  # noqa: E402
 
 DEFAULT_SRC = Path("/usr/share/backgrounds/mate/nature")
 
 
-class PhotoSetError(RuntimeError):
+class PhotoSetError(BitstreamRestoreError):
     """The source folder is missing or holds no JPEG."""
 
 
