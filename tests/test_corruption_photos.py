@@ -71,6 +71,13 @@ def test_load_rgb_names_a_bad_file(tmp_path, coffee):
         load_rgb(tmp_path / "cut.jpg")
 
 
-def test_mate_backgrounds_is_a_list():
-    files = mate_backgrounds()
-    assert isinstance(files, list) and all(p.suffix.lower() in (".jpg", ".jpeg") for p in files)
+def test_mate_backgrounds_lists_the_jpegs_of_the_folder(tmp_path, monkeypatch, chelsea):
+    from src.utils import photos
+
+    monkeypatch.setattr(photos, "MATE_BACKGROUNDS", tmp_path / "mate")
+    assert mate_backgrounds() == []  # not installed
+    (tmp_path / "mate" / "nature").mkdir(parents=True)
+    for name in ("b.JPG", "nature/a.jpeg", "c.png"):
+        Image.fromarray(chelsea).save(tmp_path / "mate" / name)
+    (tmp_path / "mate" / "readme.txt").write_text("x")
+    assert mate_backgrounds() == [tmp_path / "mate" / "b.JPG", tmp_path / "mate" / "nature" / "a.jpeg"]
