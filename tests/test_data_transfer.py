@@ -17,8 +17,9 @@ from torch.utils.data import DataLoader, Dataset
 from src.corruption import Corruptor
 from src.data import dataset as dataset_module
 from src.data.datamodule import THREAD_ENV_VARS, RestorationDataModule, WorkerInit
-from src.data.dataset import UINT8_KEYS, batch_to_float, to_tensor_image
+from src.data.dataset import UINT8_KEYS, batch_to_float
 from src.data.errors import DatasetError
+from src.restoration.model import to_tensor_image
 
 IMAGES = ("sca", "thumb", "gt", "corrupted", "mask")
 

@@ -180,13 +180,6 @@ def rescale_sample(sample: dict[str, Any], size: Size) -> dict[str, Any]:
     return out
 
 
-def to_tensor_image(img: np.ndarray) -> torch.Tensor:
-    """(H, W, C) uint8 or float -> float32 (C, H, W) in [0, 1]; (H, W) -> (1, H, W)."""
-    arr = img[:, :, None] if img.ndim == 2 else img
-    t = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
-    return t.float().div_(255.0) if t.dtype == torch.uint8 else t.float()
-
-
 #: the batch entries that travel from the workers to the device as uint8 (C, H, W) (``mask`` stays float32)
 UINT8_KEYS = ("sca", "gt", "thumb", "corrupted")
 
@@ -195,7 +188,8 @@ def to_batch_tensor(key: str, img: np.ndarray) -> torch.Tensor:
     """One image entry of a sample as the DataLoader ships it: (H, W, C) -> uint8 (C, H, W) for the
     :data:`UINT8_KEYS` (a float image, i.e. ``sca``, holds exact 8-bit levels k/255: :func:`to_uint8` gives
     back k), anything else (``mask``) float32 (C, H, W); (H, W) -> (1, H, W). :func:`batch_to_float` undoes
-    it exactly: the same float32 values as :func:`to_tensor_image`."""
+    it exactly: the same float32 values as :func:`src.restoration.model.to_tensor_image` (what the
+    :class:`src.restoration.Restorer` gives the model)."""
     arr = img[:, :, None] if img.ndim == 2 else img
     if key in UINT8_KEYS:
         arr = arr if arr.dtype == np.uint8 else to_uint8(arr)

@@ -2,8 +2,9 @@
 
 Functions take ``pred, target``: float ``(N, 3, H, W)`` RGB in [0, 1] (``(N, 1, H, W)`` grey is taken as
 R = G = B) on any device, and return float64 ``(N,)`` per-image values. By default the images are first
-quantised as a PNG writer would (``round(clamp(x, 0, 1) * 255)``), so validation numbers equal those of the
-saved PNGs and of the numpy functions on them (tested to 1e-9). Everything after quantisation runs in float64.
+quantised as the saved PNGs are (:func:`src.utils.images.to_uint8`: ``x * 255`` rounded half up), so
+validation numbers equal those of the saved PNGs and of the numpy functions on them (tested to 1e-9).
+Everything after quantisation runs in float64.
 
 SSIM is computed here by hand (a separable Gaussian ``conv2d`` over the valid region): torchmetrics' SSIM also
 averages the border band computed on reflect-padded images, which skimage, BasicSR and MATLAB leave out (0.002
@@ -60,9 +61,13 @@ def _check(x: Tensor, name: str) -> Tensor:
 
 
 def to_levels(x: Tensor, quantize: bool = True) -> Tensor:
-    """float ``(N, C, H, W)`` in [0, 1] -> float64 0..255; integer levels (rounded like a PNG) if quantize."""
-    x = x.detach().to(torch.float64)
-    return torch.round(x.clamp(0.0, 1.0) * PEAK) if quantize else x * PEAK
+    """float ``(N, C, H, W)`` in [0, 1] -> float64 0..255; with ``quantize`` the integer levels a saved PNG
+    holds: the project's one rounding rule (:func:`src.utils.images.to_uint8`: ``x * 255`` in float32,
+    half up, clipped), so the values equal those of the uint8 images eval and restore write."""
+    if not quantize:
+        return x.detach().to(torch.float64) * PEAK
+    scaled = x.detach().to(torch.float32) * torch.tensor(PEAK, dtype=torch.float32)
+    return torch.floor(scaled + 0.5).clamp_(0.0, PEAK).to(torch.float64)
 
 
 def rgb_to_y_bt601(levels: Tensor, rounded: bool = True) -> Tensor:

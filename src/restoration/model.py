@@ -32,12 +32,12 @@ def pick_device(device: str | None) -> torch.device:
     return torch.device(device)
 
 
-def _as_tensor(x: np.ndarray, device: torch.device) -> torch.Tensor:
-    """(H, W[, C]) uint8 or float array -> float32 (1, C, H, W) on ``device`` (uint8 divided by 255)."""
-    arr = x[:, :, None] if x.ndim == 2 else x
+def to_tensor_image(img: np.ndarray) -> torch.Tensor:
+    """(H, W, C) uint8 or float -> float32 (C, H, W) in [0, 1] (uint8 divided by 255, as
+    ``src.data.batch_to_float`` does); (H, W) -> (1, H, W)."""
+    arr = img[:, :, None] if img.ndim == 2 else img
     t = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
-    t = t.float().div_(255.0) if t.dtype == torch.uint8 else t.float()
-    return t[None].to(device)
+    return t.float().div_(255.0) if t.dtype == torch.uint8 else t.float()
 
 
 @dataclass
@@ -75,7 +75,7 @@ class Restorer:
         """The restored image uint8 (H, W, 3) of ``sca`` float32 (H, W, 3) in [0, 1], ``thumb`` uint8
         (H, W, 3) (the guide thumbnail upsampled to H x W) and ``mask`` float32 (H, W) (uint8 or float
         arrays are taken for any of them); the output is rounded by :func:`src.utils.images.to_uint8`."""
-        args = (_as_tensor(a, self.device) for a in (sca, thumb, mask))
+        args = (to_tensor_image(a)[None].to(self.device) for a in (sca, thumb, mask))
         out = self.forward(*args)
         return to_uint8(out[0].float().permute(1, 2, 0).cpu().numpy())
 
