@@ -28,6 +28,7 @@ import numpy as np
 from src.corruption import Corruptor
 from src.data.corrupted_folder import RunSummary, run
 from src.restoration.pictures import contact_sheet
+from src.utils.cli import cli_errors
 from src.utils.images import write_png
 
 OUTPUT_DIR = Path("outputs/demo")
@@ -91,4 +92,5 @@ def main(output_dir: Path = OUTPUT_DIR, train: bool = True) -> Path:
 
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if a != "--no-train"]
-    main(Path(args[0]) if args else OUTPUT_DIR, train="--no-train" not in sys.argv[1:])
+    with cli_errors("demo"):
+        main(Path(args[0]) if args else OUTPUT_DIR, train="--no-train" not in sys.argv[1:])
