@@ -38,13 +38,14 @@ def test_every_group_option_has_a_preset_and_every_tunable_is_overridable(tmp_pa
 
 
 def test_presets_load_without_the_conf_folder(tmp_path: Path) -> None:
-    """An installed wheel holds ``src`` only: the presets and the eval library's SCA rows need no conf/."""
+    """An installed wheel holds ``src`` only: the presets (what eval's SCA rows and the restoration path use)
+    load without conf/."""
     shutil.copytree(ROOT / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__"))
     code = (
         "from src.sca.presets import sca_preset; from src.jpeg.presets import decoder_preset; "
-        "import src.restoration.scoring as s; "
+        "from src.restoration import prepare; "
         "assert sca_preset('dc')['max_extend'] == 0 and decoder_preset('paper')['strategy'] == 'paper'; "
-        "print(s.sca_preset('dc_thumb')['method'])"
+        "print(sca_preset('dc_thumb')['method'])"
     )
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
