@@ -1,6 +1,6 @@
-"""Speed of the corruption channel: sector encrypt + bit-error injection + decrypt of a ~200 KB JPEG.
+"""Speed of the corruption simulator: the channel (sector encrypt + bit errors + decrypt) and the encode.
 
-    .venv/bin/python benchmarks/corruption.py [--repeats N]
+    .venv/bin/python benchmarks/corruption.py [--repeats N] [--encode-only]
 
 The file: scikit-image's coffee photo upscaled (bicubic, centre crop) to 2048x1024, Q75 4:2:0 with its
 EXIF thumbnail (the paper's setting). Per cipher mode it prints the median time of
@@ -8,17 +8,24 @@ EXIF thumbnail (the paper's setting). Per cipher mode it prints the median time 
 10 ms, goal 2 ms, design.md §5) and against the named baseline measured in the same run: a naive
 per-sector loop of ``cryptography`` AES-CBC objects (one Cipher(AES, CBC(ESSIV IV)) per sector, encrypt
 then decrypt), the way one would write it without vectorising.
+
+The encode section times one training sample's simulator work on an array, ``Corruptor("paper")
+.corrupt(rgb 2048x1024)`` = JPEG encode + 160-px EXIF thumbnail + corruption, against a plain Pillow
+(libjpeg-turbo) encode of the same photo at the same settings in the same run (the named baseline: the
+least any JPEG sample costs), for the 2K photos coffee, astronaut and chelsea (medians, interleaved).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import statistics
 import time
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from PIL import Image
 
 from src.corrupt import fit_size
 from src.corruption import Corruptor, SectorCipher, flip_bits, region_bits, sample_flips, scan_extent
@@ -69,10 +76,52 @@ def naive_cbc_essiv(key: bytes, data: bytes, positions: np.ndarray, sector_size:
     return pt[: len(data)]
 
 
+def pillow_encode(rgb: np.ndarray, quality: int = 75, subsampling: str = "4:2:0") -> bytes:
+    """Baseline: one plain Pillow JPEG encode (no thumbnail, no EXIF)."""
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=quality, subsampling=subsampling)
+    return buf.getvalue()
+
+
+def encode_section(repeats: int, variants: dict[str, dict] | None = None) -> None:
+    """Median ms of ``Corruptor.corrupt(rgb)`` (encode + thumbnail + corrupt) vs a plain Pillow encode."""
+    variants = variants or {"paper": {}}
+    photos = {
+        n: fit_size(img, (2048, 1024))
+        for n, img in bundled_photos(["coffee", "astronaut", "chelsea"]).items()
+    }
+    corruptors = {label: Corruptor.from_preset("paper", **kw) for label, kw in variants.items()}
+    print(f"\nencode + thumbnail + corrupt of a 2048x1024 photo (median ms, {repeats} repeats, interleaved)")
+    print(f"{'photo':10s} {'Pillow encode':>14s} " + " ".join(f"{k:>24s}" for k in corruptors))
+    seed = iter(range(10**9))
+    for name, rgb in photos.items():
+        times: dict[str, list[float]] = {"pillow": []} | {k: [] for k in corruptors}
+        pillow_encode(rgb)
+        for c in corruptors.values():
+            c.corrupt(rgb, 0)
+        for _ in range(repeats):
+            t = time.perf_counter()
+            pillow_encode(rgb)
+            times["pillow"].append(time.perf_counter() - t)
+            for label, c in corruptors.items():
+                t = time.perf_counter()
+                c.corrupt(rgb, next(seed))
+                times[label].append(time.perf_counter() - t)
+        med = {k: 1e3 * statistics.median(v) for k, v in times.items()}
+        cells = " ".join(f"{med[k]:8.2f} ms ({med[k] / med['pillow']:4.2f}x)".rjust(24) for k in corruptors)
+        print(f"{name:10s} {med['pillow']:11.2f} ms {cells}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=200)
+    ap.add_argument(
+        "--encode-only", action="store_true", help="only the encode + thumbnail + corrupt section"
+    )
     args = ap.parse_args()
+    if args.encode_only:
+        encode_section(max(10, args.repeats // 10))
+        return
     rgb = fit_size(bundled_photos(["coffee"])["coffee"], (2048, 1024))
     jpeg = Corruptor.from_preset("paper").encode(rgb)
     extent = scan_extent(jpeg)
@@ -113,6 +162,7 @@ def main() -> None:
     print(f"\nCorruptor('paper').corrupt(jpeg bytes) incl. scan/thumbnail checks: {ms:.3f} ms")
     ms = median_ms(lambda: corr.corrupt(rgb, next(seed)), max(10, args.repeats // 20))
     print(f"Corruptor('paper').corrupt(rgb 2048x1024) incl. JPEG + thumbnail encode: {ms:.3f} ms")
+    encode_section(max(10, args.repeats // 10))
 
 
 if __name__ == "__main__":
