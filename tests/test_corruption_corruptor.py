@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,8 +23,8 @@ from src.corruption import (
     read_thumbnail,
     scan_extent,
 )
-from src.corruption.corruptor import conf_dir
 
+CONF = Path(__file__).resolve().parents[1] / "conf"
 PAPER_KEY_BYTES = b'"\x81\xf4\xba\xef\xa5:\x89fWtP\xc7\x92o\xbf'
 
 
@@ -151,8 +152,10 @@ def test_thumbnail_survives_scan_corruption(paper, chelsea):
 def test_jpeg_bytes_input(paper, coffee):
     plain = encode_jpeg(coffee, thumbnail=False)
     s = paper.corrupt(plain, 0)
-    assert s.thumbnail is not None  # added
-    assert s.clean_jpeg[scan_extent(s.clean_jpeg)[0] :] == plain[scan_extent(plain)[0] :]
+    assert s.clean_jpeg == plain and s.thumbnail is None  # existing bytes are kept: no thumbnail gained
+    added = Corruptor.from_preset("paper", add_thumbnail="if_missing").corrupt(plain, 0)
+    assert added.thumbnail is not None  # only when asked for
+    assert added.clean_jpeg[scan_extent(added.clean_jpeg)[0] :] == plain[scan_extent(plain)[0] :]
     with_thumb = encode_jpeg(coffee)
     assert paper.corrupt(with_thumb, 0).clean_jpeg == with_thumb  # kept as is
     no_thumb = Corruptor.from_preset("paper", thumbnail_size=None)
@@ -210,7 +213,7 @@ def test_hydra_instantiate_matches_from_preset(coffee):
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(config_name="corrupt", overrides=["corruption=xts", "corruption.ber=[1e-6,1e-4]"])
     c = instantiate(cfg.corruption)
     ref = Corruptor.from_preset("xts", ber=[1e-6, 1e-4])
