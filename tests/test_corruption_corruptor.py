@@ -111,16 +111,18 @@ def test_deterministic_and_replayable(coffee):
     assert by_hand == a.corrupted_jpeg
 
 
-def test_ber_range_is_drawn_log_uniformly_and_recorded(coffee):
-    c = Corruptor.from_preset("paper", ber=[1e-6, 1e-4])
+@pytest.mark.parametrize(("lo", "hi"), [(1e-6, 1e-4), (5e-6, 2e-4)])  # the second: issue 12's training range
+def test_ber_range_is_drawn_log_uniformly_and_recorded(coffee, lo, hi):
+    c = Corruptor.from_preset("paper", ber=[lo, hi])
     s = c.corrupt(coffee, 5)
-    assert 1e-6 <= s.ber <= 1e-4 and s.settings["ber_setting"] == [1e-6, 1e-4]
+    assert lo <= s.ber <= hi and s.settings["ber_setting"] == [lo, hi]
+    assert s.to_json_dict()["settings"]["ber"] == s.ber
     assert c.corrupt(coffee, 5).ber == s.ber
     # rebuilding with the drawn BER as a fixed value gives the same sample (separate seed streams)
     fixed = Corruptor(**(c.settings() | {"ber": s.ber}))
     assert fixed.corrupt(coffee, 5).corrupted_jpeg == s.corrupted_jpeg
-    draws = np.log10([c.draw_ber(np.random.default_rng(i)) for i in range(2000)])
-    assert stats.kstest(draws, stats.uniform(loc=-6, scale=2).cdf).pvalue > 1e-3
+    draws = np.log10([c.corrupt(coffee[:64, :64], seed).ber for seed in range(600)])
+    assert stats.kstest(draws, stats.uniform(loc=np.log10(lo), scale=np.log10(hi / lo)).cdf).pvalue > 1e-3
 
 
 def test_flip_effect_per_cipher(coffee):

@@ -125,8 +125,9 @@ def _thumbnail_of_image(
     img: Image.Image, size: int, quality: int, reducing_gap: float | None = None
 ) -> bytes:
     w, h = thumbnail_shape(*img.size, size)
+    reducing_gap = _check_gap(reducing_gap)
     if (w, h) != img.size:
-        img = img.resize((w, h), Image.Resampling.BICUBIC, reducing_gap=_check_gap(reducing_gap))
+        img = img.resize((w, h), Image.Resampling.BICUBIC, reducing_gap=reducing_gap)
     data = _save_jpeg(img, _check_quality(quality, "thumbnail_quality"), THUMBNAIL_SUBSAMPLING, 0, False)
     return _checked_thumbnail(strip_app_segments(data))
 

@@ -230,6 +230,8 @@ def write_mirror(folder: str | Path, check: bool = False) -> list[str]:
     folder that name no preset.
     """
     folder = Path(folder)
+    if not check:
+        folder.mkdir(parents=True, exist_ok=True)
     changed = []
     for name in PRESETS:
         path = folder / f"{name}.yaml"
