@@ -173,7 +173,10 @@ def test_grayscale_input(paper, camera):
 
 @pytest.mark.parametrize(
     ("data", "match"),
-    [(b"\x89PNG\r\n\x1a\n" + bytes(64), "not a JPEG"), ("a string", "expected a uint8 image array or JPEG")],
+    [
+        (b"\x89PNG\r\n\x1a\n" + bytes(64), "not a JPEG"),
+        ("a string", "expected a uint8 image array, a Pillow image or JPEG"),
+    ],
 )
 def test_non_jpeg_input(paper, data, match):
     with pytest.raises(CorruptionError, match=match):

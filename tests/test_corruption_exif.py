@@ -306,3 +306,11 @@ def test_thumbnail_reducing_gap_changes_only_the_thumbnail(coffee):
     assert ta.shape == tb.shape and 10 * np.log10(255**2 / np.mean((ta - tb) ** 2)) > 40
     with pytest.raises(CorruptionError, match="thumbnail_reducing_gap"):
         Corruptor(thumbnail_reducing_gap=0.5)
+
+
+def test_a_pillow_image_encodes_as_its_array(coffee, camera):
+    c = Corruptor.from_preset("paper", ber=1e-4)
+    for img in (coffee, camera):
+        assert c.corrupt(Image.fromarray(img), 4).corrupted_jpeg == c.corrupt(img, 4).corrupted_jpeg
+    with pytest.raises(CorruptionError, match="mode RGB or L, got RGBA"):
+        c.corrupt(Image.fromarray(coffee).convert("RGBA"), 0)

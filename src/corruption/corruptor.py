@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from src.corruption.channel import (
     MODELS,
@@ -289,8 +290,9 @@ class Corruptor:
             fraction = self.truncate
         return truncation_point(extent, fraction)
 
-    def encode(self, image: np.ndarray) -> bytes:
-        """uint8 (H, W, 3) RGB or (H, W) grey -> clean JPEG bytes with these encoder/thumbnail settings."""
+    def encode(self, image: np.ndarray | Image.Image) -> bytes:
+        """uint8 (H, W, 3) RGB or (H, W) grey (or a Pillow RGB / L image) -> clean JPEG bytes with these
+        encoder/thumbnail settings."""
         return encode_jpeg(
             image,
             self.quality,
@@ -303,14 +305,15 @@ class Corruptor:
             thumbnail_reducing_gap=self.thumbnail_reducing_gap,
         )
 
-    def prepare(self, image_or_jpeg: np.ndarray | bytes) -> bytes:
-        """Clean JPEG bytes: encodes an array; JPEG bytes are checked and kept as they are, unless
-        ``add_thumbnail`` asks for a thumbnail (added in place, see :func:`embed_thumbnail`)."""
-        if isinstance(image_or_jpeg, np.ndarray):
+    def prepare(self, image_or_jpeg: np.ndarray | Image.Image | bytes) -> bytes:
+        """Clean JPEG bytes: encodes an array (or Pillow image); JPEG bytes are checked and kept as they
+        are, unless ``add_thumbnail`` asks for a thumbnail (added in place, see :func:`embed_thumbnail`)."""
+        if isinstance(image_or_jpeg, np.ndarray | Image.Image):
             return self.encode(image_or_jpeg)
         if not isinstance(image_or_jpeg, bytes | bytearray | memoryview):
             raise CorruptionError(
-                f"expected a uint8 image array or JPEG bytes, got {type(image_or_jpeg).__name__}"
+                "expected a uint8 image array, a Pillow image or JPEG bytes, got "
+                f"{type(image_or_jpeg).__name__}"
             )
         data = bytes(image_or_jpeg)
         scan_extent(data)  # raises CorruptionError on non-JPEG bytes
@@ -357,8 +360,8 @@ class Corruptor:
             plaintext = plaintext[:truncated_at]
         return plaintext
 
-    def corrupt(self, image_or_jpeg: np.ndarray | bytes, seed: int) -> CorruptionSample:
-        """One corrupted sample of an RGB uint8 image (encoded here) or of clean JPEG bytes."""
+    def corrupt(self, image_or_jpeg: np.ndarray | Image.Image | bytes, seed: int) -> CorruptionSample:
+        """One corrupted sample of an RGB uint8 image or Pillow image (encoded here) or of JPEG bytes."""
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
             raise CorruptionError(f"seed must be a non-negative integer, got {seed!r}")
         clean = self.prepare(image_or_jpeg)
