@@ -156,7 +156,10 @@ def damage_section(photo_names: list[str], seeds: int) -> None:
     print(
         f"\nstorage damage at 2048x1024: {len(photos)} photos x {seeds} seeds, Y-PSNR dB vs the clean decode"
     )
-    print(f"{'preset':13s} {'row':9s} {'mean':>6s} {'p10':>6s} {'worst':>6s} {'< Pillow':>9s}  worst file")
+    print(
+        f"{'preset':13s} {'row':9s} {'mean':>6s} {'p10':>6s} {'worst':>6s} {'vs Pillow':>9s} "
+        f"{'< Pillow':>9s}  worst file"
+    )
     for preset in DAMAGE_PRESETS:
         corruptor = Corruptor.from_preset(preset)
         scores: dict[str, list[tuple[float, str]]] = {r: [] for r in rows}
@@ -177,9 +180,9 @@ def damage_section(photo_names: list[str], seeds: int) -> None:
             values = np.array([v for v, _ in scores[row]])
             worst = min(scores[row])
             below = int(np.sum(values < np.array(base) - 1e-9)) if row != "pillow" else 0
-            p10 = np.percentile(values, 10)
+            p10, gain = np.percentile(values, 10), float(np.mean(values - np.array(base)))
             print(
-                f"{preset:13s} {row:9s} {values.mean():6.2f} {p10:6.2f} {worst[0]:6.2f} "
+                f"{preset:13s} {row:9s} {values.mean():6.2f} {p10:6.2f} {worst[0]:6.2f} {gain:+9.2f} "
                 f"{below:4d}/{values.size:<4d}  {worst[1]}"
             )
 
