@@ -128,9 +128,14 @@ def strip_app_segments(jpeg: bytes) -> bytes:
 
 
 def _thumbnail_of_image(
-    img: Image.Image, size: int, quality: int, reducing_gap: float | None = None
+    img: Image.Image,
+    size: int,
+    quality: int,
+    reducing_gap: float | None = None,
+    shape: tuple[int, int] | None = None,
 ) -> bytes:
-    w, h = thumbnail_shape(*img.size, size)
+    """``shape``: (width, height) of the thumbnail when ``img`` is a reduced decode (else from ``size``)."""
+    w, h = shape or thumbnail_shape(*img.size, size)
     reducing_gap = _check_gap(reducing_gap)
     if (w, h) != img.size:
         img = img.resize((w, h), Image.Resampling.BICUBIC, reducing_gap=reducing_gap)
@@ -185,7 +190,7 @@ def thumbnail_of_jpeg(
             img = im.convert("L" if im.mode in ("L", "1", "I", "I;16") else "RGB")
     except (OSError, ValueError) as e:
         raise CorruptionError(f"cannot decode the JPEG to make its thumbnail: {e}") from None
-    return _thumbnail_of_image(img, size, quality, reducing_gap)
+    return _thumbnail_of_image(img, size, quality, reducing_gap, shape=(w, h))
 
 
 def _is_exif(data: bytes, seg) -> bool:
