@@ -35,6 +35,7 @@ def corrupt(cfg: DictConfig) -> None:
         limit=cfg.limit,
         overwrite=cfg.overwrite,
         progress=cfg.progress,
+        reencode=cfg.get("reencode", True),
     )
     print(
         f"{summary.done} corrupted, {summary.skipped} already done, {len(summary.failed)} unreadable "

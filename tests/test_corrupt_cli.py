@@ -125,3 +125,54 @@ def test_demo_contact_sheet(tmp_path, input_dir):
         assert err_sca < err_robust / 2  # the SCA column is much closer to the clean one
     tile = pictures.view_tile(b"\xff\xd8\xff\xdb garbage")
     assert tile.size == pictures.TILE and np.asarray(tile)[-1, -1].tolist() == [128, 128, 128]  # error tile
+
+
+def test_cli_keeps_a_camera_files_bytes_with_reencode_false(tmp_path, coffee, chelsea):
+    """A real-looking camera file (EXIF with GPS, no JFIF) is corrupted as it is: clean/ is the input, the
+    damage lies strictly inside the scan, and a PNG is listed as failed."""
+    import piexif
+
+    gps = {piexif.GPSIFD.GPSLatitudeRef: b"N", piexif.GPSIFD.GPSLatitude: ((48, 1), (51, 1), (2400, 100))}
+    payload = piexif.dump({"0th": {piexif.ImageIFD.Make: b"TestCam"}, "GPS": gps})
+    buf = io.BytesIO()
+    Image.fromarray(coffee).save(buf, "JPEG", quality=92, restart_marker_blocks=4)
+    plain = buf.getvalue()
+    camera = b"\xff\xd8\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload + plain[20:]
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "cam.jpg").write_bytes(camera)
+    Image.fromarray(chelsea).save(d / "shot.png")
+    out = tmp_path / "out"
+    r = _cli(tmp_path, f"input_dir={d}", f"output_dir={out}", "reencode=false", "corruption.ber=2e-4")
+    assert r.returncode == 0, r.stderr
+    assert "1 corrupted, 0 already done, 1 unreadable" in r.stdout
+    assert (out / "clean" / "cam.jpg").read_bytes() == camera
+    bad = (out / "corrupted" / "cam.jpg").read_bytes()
+    start, end = scan_extent(camera)
+    lo, hi = (start // 512 + 1) * 512, (end // 512) * 512
+    assert bad != camera and bad[:lo] == camera[:lo] and bad[hi:] == camera[hi:]
+    assert piexif.load(bad)["GPS"] == gps and read_thumbnail(bad) is None
+    meta = json.loads((out / "meta" / "cam.json").read_text())
+    assert meta["reencode"] is False and meta["size"] == [600, 400]
+    r2 = _cli(tmp_path, f"input_dir={d}", f"output_dir={out}", "size=[256,128]", "reencode=false")
+    assert r2.returncode != 0 and "needs input_dir and size=null" in r2.stderr
+
+
+@pytest.mark.parametrize("preset", ["erased_flash", "truncated", "sector_loss"])
+def test_run_records_lost_sectors_and_truncation(tmp_path, input_dir, preset):
+    from src.data.corrupted_folder import run
+
+    corruptor = Corruptor.from_preset(preset, sector_size=512, sector_loss_run=2)
+    summary = run(corruptor, input_dir, tmp_path / "out", size=(512, 256), progress=False)
+    assert summary.done == 2
+    for meta_path in summary.metas:
+        meta = json.loads(meta_path.read_text())
+        clean = (tmp_path / "out" / meta["files"]["clean"]).read_bytes()
+        (var,) = meta["variants"]
+        data = (tmp_path / "out" / var["path"]).read_bytes()
+        assert corruptor.apply(clean, np.array(var["positions"]).reshape(-1, 3), var["lost_sectors"],
+                               var["truncated_at"]) == data  # fmt: skip
+        if preset == "truncated":
+            assert len(data) == var["truncated_at"] < len(clean)
+        else:
+            assert var["lost_sectors"] and len(data) == len(clean)

@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,9 +23,9 @@ from src.corruption import (
     read_thumbnail,
     scan_extent,
 )
-from src.corruption.corruptor import conf_dir
 from src.errors import BitstreamRestoreError
 
+CONF = Path(__file__).resolve().parents[1] / "conf"
 PAPER_KEY_BYTES = b'"\x81\xf4\xba\xef\xa5:\x89fWtP\xc7\x92o\xbf'
 
 
@@ -111,16 +112,18 @@ def test_deterministic_and_replayable(coffee):
     assert by_hand == a.corrupted_jpeg
 
 
-def test_ber_range_is_drawn_log_uniformly_and_recorded(coffee):
-    c = Corruptor.from_preset("paper", ber=[1e-6, 1e-4])
+@pytest.mark.parametrize(("lo", "hi"), [(1e-6, 1e-4), (5e-6, 2e-4)])  # the second: issue 12's training range
+def test_ber_range_is_drawn_log_uniformly_and_recorded(coffee, lo, hi):
+    c = Corruptor.from_preset("paper", ber=[lo, hi])
     s = c.corrupt(coffee, 5)
-    assert 1e-6 <= s.ber <= 1e-4 and s.settings["ber_setting"] == [1e-6, 1e-4]
+    assert lo <= s.ber <= hi and s.settings["ber_setting"] == [lo, hi]
+    assert s.to_json_dict()["settings"]["ber"] == s.ber
     assert c.corrupt(coffee, 5).ber == s.ber
     # rebuilding with the drawn BER as a fixed value gives the same sample (separate seed streams)
     fixed = Corruptor(**(c.settings() | {"ber": s.ber}))
     assert fixed.corrupt(coffee, 5).corrupted_jpeg == s.corrupted_jpeg
-    draws = np.log10([c.draw_ber(np.random.default_rng(i)) for i in range(2000)])
-    assert stats.kstest(draws, stats.uniform(loc=-6, scale=2).cdf).pvalue > 1e-3
+    draws = np.log10([c.corrupt(coffee[:64, :64], seed).ber for seed in range(600)])
+    assert stats.kstest(draws, stats.uniform(loc=np.log10(lo), scale=np.log10(hi / lo)).cdf).pvalue > 1e-3
 
 
 def test_flip_effect_per_cipher(coffee):
@@ -152,8 +155,10 @@ def test_thumbnail_survives_scan_corruption(paper, chelsea):
 def test_jpeg_bytes_input(paper, coffee):
     plain = encode_jpeg(coffee, thumbnail=False)
     s = paper.corrupt(plain, 0)
-    assert s.thumbnail is not None  # added
-    assert s.clean_jpeg[scan_extent(s.clean_jpeg)[0] :] == plain[scan_extent(plain)[0] :]
+    assert s.clean_jpeg == plain and s.thumbnail is None  # existing bytes are kept: no thumbnail gained
+    added = Corruptor.from_preset("paper", add_thumbnail="if_missing").corrupt(plain, 0)
+    assert added.thumbnail is not None  # only when asked for
+    assert added.clean_jpeg[scan_extent(added.clean_jpeg)[0] :] == plain[scan_extent(plain)[0] :]
     with_thumb = encode_jpeg(coffee)
     assert paper.corrupt(with_thumb, 0).clean_jpeg == with_thumb  # kept as is
     no_thumb = Corruptor.from_preset("paper", thumbnail_size=None)
@@ -169,7 +174,10 @@ def test_grayscale_input(paper, camera):
 
 @pytest.mark.parametrize(
     ("data", "match"),
-    [(b"\x89PNG\r\n\x1a\n" + bytes(64), "not a JPEG"), ("a string", "expected a uint8 image array or JPEG")],
+    [
+        (b"\x89PNG\r\n\x1a\n" + bytes(64), "not a JPEG"),
+        ("a string", "expected a uint8 image array, a Pillow image or JPEG"),
+    ],
 )
 def test_non_jpeg_input(paper, data, match):
     with pytest.raises(CorruptionError, match=match):
@@ -211,7 +219,7 @@ def test_hydra_instantiate_matches_from_preset(coffee):
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(config_name="corrupt", overrides=["corruption=xts", "corruption.ber=[1e-6,1e-4]"])
     c = instantiate(cfg.corruption)
     ref = Corruptor.from_preset("xts", ber=[1e-6, 1e-4])

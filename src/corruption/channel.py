@@ -19,6 +19,14 @@ Models:
   long-run BER equals ``ber`` exactly (ber <= h is required). The chain starts in its stationary
   distribution. Sampling draws whole sojourn lengths (geometric) and the flips inside bad runs, no loop
   over bits.
+
+Sector loss (:func:`sample_lost_sectors`, :func:`fill_sectors`): whole sectors of the stored data read back
+as one byte value (0x00 for a sector the medium returns zeroed, 0xFF for erased flash pages), in runs of
+``run`` consecutive sectors aligned to multiples of ``run`` from the file start (flash blocks and
+file-system clusters are aligned). Only runs lying wholly in the region's sectors can be lost: ``count``
+runs drawn uniformly without replacement, or each run with probability ``rate``.
+
+Truncation (:func:`truncation_point`): the file ends at a fraction of its scan; the rest is gone.
 """
 
 from __future__ import annotations
@@ -208,3 +216,79 @@ def flip_bits(data: bytes, positions: np.ndarray, sector_size: int = 512) -> byt
             )
         np.bitwise_xor.at(buf, offsets, (0x80 >> p[:, 2]).astype(np.uint8))
     return buf.tobytes()
+
+
+def region_sectors(bits: range, sector_size: int = 512) -> range:
+    """The sectors (0-based, from the file start) that the bit range ``bits`` touches."""
+    if len(bits) == 0:
+        return range(0)
+    return range(bits.start // (8 * sector_size), -(-bits.stop // (8 * sector_size)))
+
+
+def sample_lost_sectors(
+    sectors: range,
+    seed: int | np.random.Generator,
+    *,
+    rate: float = 0.0,
+    count: int = 0,
+    run: int = 1,
+) -> np.ndarray:
+    """The lost sectors: runs of ``run`` consecutive sectors aligned to multiples of ``run``, lying wholly in
+    ``sectors`` (e.g. :func:`region_sectors` of the hit region).
+
+    count: exactly this many runs (all of them when the region holds fewer), drawn uniformly without
+    replacement; rate: each run lost independently with this probability (ignored when ``count`` > 0).
+    Returns int64 (n,) sector indices, sorted, ``n`` a multiple of ``run``.
+    """
+    rate, count, run = check_sector_loss(rate, count, run)
+    rng = as_generator(seed)
+    first_run, stop_run = -(-sectors.start // run), sectors.stop // run
+    n_runs = max(0, stop_run - first_run)
+    if n_runs == 0 or (count == 0 and rate == 0.0):
+        return np.empty(0, dtype=np.int64)
+    n = min(count, n_runs) if count else int(rng.binomial(n_runs, rate))
+    runs = np.sort(rng.choice(n_runs, size=n, replace=False)).astype(np.int64) + first_run
+    return (runs[:, None] * run + np.arange(run, dtype=np.int64)).reshape(-1)
+
+
+def check_sector_loss(rate: float, count: int, run: int) -> tuple[float, int, int]:
+    """(rate, count, run) checked: rate in [0, 1], integers count >= 0 and run >= 1, not rate and count."""
+    try:
+        rate = float(rate)
+    except (TypeError, ValueError):
+        raise CorruptionError(f"sector_loss_rate must be a number in [0, 1], got {rate!r}") from None
+    if not 0.0 <= rate <= 1.0:
+        raise CorruptionError(f"sector_loss_rate must be in [0, 1], got {rate!r}")
+    for name, value, low in (("sector_loss_count", count, 0), ("sector_loss_run", run, 1)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+            raise CorruptionError(f"{name} must be an integer >= {low}, got {value!r}")
+    if rate and count:
+        raise CorruptionError(f"give sector_loss_rate ({rate}) or sector_loss_count ({count}), not both")
+    return rate, int(count), int(run)
+
+
+def fill_sectors(data: bytes, sectors: np.ndarray, sector_size: int = 512, fill: int = 0) -> bytes:
+    """``data`` with every byte of the given sectors (0-based indices from the start) set to ``fill``;
+    a last partial sector is filled up to the end of the data, sectors past the end are ignored."""
+    if isinstance(fill, bool) or not isinstance(fill, int | np.integer) or not 0 <= fill <= 255:
+        raise CorruptionError(f"sector_fill must be a byte value 0..255 (0 zeroed, 255 erased), got {fill!r}")
+    sectors = np.asarray(sectors, dtype=np.int64).reshape(-1)
+    if sectors.size == 0:
+        return bytes(data)
+    if (sectors < 0).any():
+        raise CorruptionError("lost sector indices must be non-negative")
+    buf = bytearray(data)
+    for start in (sectors[sectors * sector_size < len(buf)] * sector_size).tolist():
+        stop = min(start + sector_size, len(buf))
+        buf[start:stop] = bytes([fill]) * (stop - start)
+    return bytes(buf)
+
+
+def truncation_point(extent: tuple[int, int], fraction: float) -> int:
+    """Byte offset where a file whose scan is ``extent`` = (start, end of scan = EOI offset) is cut at
+    ``fraction`` in [0, 1] of its scan: ``start + floor(fraction * (end - start))``."""
+    fraction = float(fraction)
+    if not 0.0 <= fraction <= 1.0:
+        raise CorruptionError(f"truncate must be a fraction of the scan in [0, 1], got {fraction!r}")
+    start, end = extent
+    return int(start + np.floor(fraction * (end - start)))

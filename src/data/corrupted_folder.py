@@ -12,6 +12,10 @@ optionally resized/cropped to ``size`` (e.g. ``(2048, 1024)``, the paper's), :fu
 ``<name>`` is the path relative to the input folder without suffix. Re-running skips finished items
 (resumable; all writes are atomic). Seeds are derived from (``seed``, name, variant) so an item's
 corruption does not depend on which other files are in the folder.
+
+``reencode=False`` corrupts each JPEG file of ``input_dir`` as its own bytes (headers, EXIF, thumbnail and
+restart markers kept): ``clean/`` is then a copy of the input, and ``size`` must be None. Other files are
+listed as failed.
 """
 
 from __future__ import annotations
@@ -145,11 +149,29 @@ def process_item(
     seed: int = 0,
     size: tuple[int, int] | None = None,
     resize_mode: str = "crop",
+    reencode: bool = True,
 ) -> dict:
-    """Load, fit, encode and corrupt one item; write its files (meta JSON last). Returns the meta dict."""
-    original = item.load()
-    rgb = fit_size(original, size, resize_mode)
-    clean = corruptor.prepare(rgb)
+    """Load, fit, encode and corrupt one item; write its files (meta JSON last). Returns the meta dict.
+
+    ``reencode=False``: the item's file bytes are the clean file (headers, EXIF, thumbnail and restart
+    markers kept; ``corruptor.add_thumbnail`` decides whether a file without a thumbnail gets one).
+    """
+    if reencode:
+        original = item.load()
+        rgb = fit_size(original, size, resize_mode)
+        clean = corruptor.prepare(rgb)
+        gt = decode_jpeg_rgb(clean)
+    else:
+        try:
+            data = Path(item.source).read_bytes()
+        except OSError as e:
+            raise ImageLoadError(f"cannot read {item.source}: {e}") from None
+        clean = corruptor.prepare(data)  # CorruptionError for a file that is no JPEG
+        try:
+            gt = decode_jpeg_rgb(clean)
+        except OSError as e:
+            raise ImageLoadError(f"Pillow cannot decode {item.source}: {e}") from None
+        original = rgb = gt
     name = item.name
     paths = {
         "clean": f"clean/{name}.jpg",
@@ -160,7 +182,7 @@ def process_item(
         ],
     }
     atomic_write_bytes(output_dir / paths["clean"], clean)
-    atomic_write_bytes(output_dir / paths["gt"], encode_png(decode_jpeg_rgb(clean), compress_level=1))
+    atomic_write_bytes(output_dir / paths["gt"], encode_png(gt, compress_level=1))
     variants = []
     for k in range(seeds_per_image):
         sample = corruptor.corrupt(clean, item_seed(seed, name, k))
@@ -175,6 +197,7 @@ def process_item(
         "original_size": [int(original.shape[1]), int(original.shape[0])],
         "size": [int(rgb.shape[1]), int(rgb.shape[0])],
         "resize": {"size": list(size) if size else None, "mode": resize_mode},
+        "reencode": bool(reencode),
         "files": paths,
         "clean_bytes": len(clean),
         "scan": sample.settings["scan"],
@@ -189,7 +212,9 @@ def process_item(
     return meta
 
 
-def _check_existing(meta_path: Path, corruptor: Corruptor, seeds_per_image: int, seed: int, size) -> bool:
+def _check_existing(
+    meta_path: Path, corruptor: Corruptor, seeds_per_image: int, seed: int, size, reencode: bool = True
+) -> bool:
     """True if ``meta_path`` records the same settings (skip the item); raises if it records others."""
     if not meta_path.is_file():
         return False
@@ -202,10 +227,12 @@ def _check_existing(meta_path: Path, corruptor: Corruptor, seeds_per_image: int,
         and old.get("seeds_per_image") == seeds_per_image
         and old.get("base_seed") == seed
         and (old.get("resize") or {}).get("size") == (list(size) if size else None)
+        and old.get("reencode", True) == bool(reencode)
     )
     if not same:
         raise InputError(
-            f"{str(meta_path)!r} was made with other settings (corruption, seed, seeds_per_image or size): "
+            f"{str(meta_path)!r} was made with other settings (corruption, seed, seeds_per_image, size or "
+            "reencode): "
             "use another output_dir or pass overwrite=true"
         )
     return True
@@ -224,6 +251,7 @@ def run(
     limit: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    reencode: bool = True,
 ) -> RunSummary:
     """Corrupt every input image into ``output_dir`` (see the module docstring); resumable.
 
@@ -236,12 +264,14 @@ def run(
     if resize_mode not in RESIZE_MODES:
         raise InputError(f"resize_mode must be one of {RESIZE_MODES}, got {resize_mode!r}")
     size = parse_size(size)
+    if not reencode and (size is not None or input_dir is None):
+        raise InputError("reencode=false corrupts the files' own bytes: it needs input_dir and size=null")
     items = collect_inputs(input_dir, recursive=recursive, limit=limit)
     out = Path(output_dir)
     summary = RunSummary(out)
     for item in tqdm(items, desc="corrupt", unit="img", disable=not progress, file=sys.stderr):
         meta_path = out / "meta" / f"{item.name}.json"
-        if not overwrite and _check_existing(meta_path, corruptor, seeds_per_image, seed, size):
+        if not overwrite and _check_existing(meta_path, corruptor, seeds_per_image, seed, size, reencode):
             summary.skipped += 1
             summary.metas.append(meta_path)
             continue
@@ -254,6 +284,7 @@ def run(
                 seed=seed,
                 size=size,
                 resize_mode=resize_mode,
+                reencode=reencode,
             )
         except (ImageLoadError, CorruptionError) as e:
             log.warning("skipping %s: %s", item.source, e)

@@ -316,9 +316,7 @@ class RestorationDataModule(LightningDataModule):
                 cache = SampleCache(self.cache_dir, fingerprint)
             clean_cache = None
             if self.cache_clean:  # keyed by what makes the clean file and the GT
-                names = ("quality", "subsampling", "restart_interval", "optimize", "thumbnail_size",
-                         "thumbnail_quality")  # fmt: skip
-                encoder = [getattr(self.corruptor, k, None) for k in names]
+                encoder = self.corruptor.encoder_settings()
                 fingerprint = settings_fingerprint(encoder, self.corruption_size, settings.scale)
                 clean_cache = CleanJpegCache(self.cache_dir, fingerprint)
             self.datasets[split] = CorruptedImageDataset(
