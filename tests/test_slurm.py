@@ -59,7 +59,7 @@ def sbatch_script(overrides: list[str], tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_slurm_launcher_asks_one_task_and_gpu_per_device(tmp_path, monkeypatch) -> None:
-    overrides = ["+experiment=gca_refine", "trainer=ddp", "trainer.devices=4", "hydra.launcher.partition=gpu"]
+    overrides = ["experiment=gca_refine", "trainer=ddp", "trainer.devices=4", "hydra.launcher.partition=gpu"]
     overrides += ["hydra.launcher.timeout_min=600"]
     script, executor = sbatch_script(overrides, tmp_path, monkeypatch)
     flags = {
@@ -83,7 +83,7 @@ def test_slurm_launcher_asks_one_task_and_gpu_per_device(tmp_path, monkeypatch) 
 
 def test_slurm_launcher_follows_trainer_devices(tmp_path, monkeypatch) -> None:
     script, _ = sbatch_script(
-        ["+experiment=gca_refine", "trainer=ddp", "trainer.devices=2"], tmp_path, monkeypatch
+        ["experiment=gca_refine", "trainer=ddp", "trainer.devices=2"], tmp_path, monkeypatch
     )
     assert "#SBATCH --ntasks-per-node=2" in script and "#SBATCH --gpus-per-node=2" in script
 
@@ -95,7 +95,7 @@ def _train_cmd(sweep_dir: Path, *overrides: str) -> list[str]:
         "src.train",
         "-m",
         "hydra/launcher=slurm_local",
-        "+experiment=gca_refine",
+        "experiment=gca_refine",
         f"hydra.sweep.dir={sweep_dir}",
         *overrides,
     ]
@@ -107,7 +107,7 @@ def _env() -> dict[str, str]:
 
 @pytest.mark.slow
 def test_debug_job_runs_through_submitit_local(tmp_path) -> None:
-    cmd = _train_cmd(tmp_path, "+debug=fdr", "model=gca_refine_small", "logger=none")
+    cmd = _train_cmd(tmp_path, "debug=fdr", "model=gca_refine_small", "logger=none")
     proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = list((tmp_path / ".submitit").glob("*/*_0_result.pkl"))

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-FAST = ["+debug=fdr", "model=gca_refine_small", "logger=none", "extras.print_config=false"]
+FAST = ["debug=fdr", "model=gca_refine_small", "logger=none", "extras.print_config=false"]
 
 
 def run_train(*overrides: str) -> subprocess.CompletedProcess:
@@ -33,7 +33,7 @@ def job_configs(sweep_dir: Path) -> list[dict]:
 def test_two_trial_optuna_search_returns_val_psnr_y(tmp_path) -> None:
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="needs hydra-optuna-sweeper")
     run_train(
-        "+experiment=gca_refine",
+        "experiment=gca_refine",
         "+hparams_search=gca_refine_optuna",
         *FAST,
         "hydra.sweeper.n_trials=2",
@@ -61,7 +61,7 @@ def test_two_trial_optuna_search_returns_val_psnr_y(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_sca_ablation_grid_runs_one_job_per_variant(tmp_path) -> None:
-    proc = run_train("-m", "+experiment=gca_refine", "sca=dc,dc_thumb", *FAST, f"hydra.sweep.dir={tmp_path}")
+    proc = run_train("-m", "experiment=gca_refine", "sca=dc,dc_thumb", *FAST, f"hydra.sweep.dir={tmp_path}")
     configs = job_configs(tmp_path)
     assert [c["sca"]["method"] for c in configs] == ["dc", "dc_thumb"]
     assert all(c["experiment_name"] == "gca_refine" for c in configs)

@@ -30,12 +30,12 @@ CPU = ("trainer=cpu", "extras.print_config=false")
 
 def _overrides(experiment: str, *extra: str) -> list[str]:
     model = SMALL_COARSE if experiment in ("gca_coarse", "no_refine") else ("model=gca_refine_small",)
-    return [f"+experiment={experiment}", *SMALL_DATA, *CPU, *model, *extra]
+    return [f"experiment={experiment}", *SMALL_DATA, *CPU, *model, *extra]
 
 
 @pytest.mark.parametrize("experiment", ["gca_coarse", "gca_refine"])
 def test_fast_dev_run_fit_validate_test(experiment: str, tmp_path: Path) -> None:
-    cfg = compose_config("train", [*_overrides(experiment), "+debug=fdr"], tmp_path)
+    cfg = compose_config("train", [*_overrides(experiment), "debug=fdr"], tmp_path)
     metrics, objects = train(cfg)
     trainer = objects["trainer"]
     assert trainer.fast_dev_run and trainer.global_step == 2  # one D and one G step
@@ -76,7 +76,7 @@ def test_resume_from_last_checkpoint_continues_step_and_epoch(tmp_path: Path) ->
 
 
 def test_sca_only_scores_the_pipeline_without_training(tmp_path: Path) -> None:
-    cfg = compose_config("train", ["+experiment=sca_only", *SMALL_DATA, *CPU, "logger=csv"], tmp_path)
+    cfg = compose_config("train", ["experiment=sca_only", *SMALL_DATA, *CPU, "logger=csv"], tmp_path)
     metrics, objects = train(cfg)
     assert "trainer" not in objects
     for split in ("val", "test"):
@@ -87,7 +87,7 @@ def test_sca_only_scores_the_pipeline_without_training(tmp_path: Path) -> None:
 
 
 def test_missing_data_root_fails_before_training(tmp_path: Path) -> None:
-    folder = ["+experiment=gca_refine", "model=gca_refine_small", *CPU, "data=folder", "+debug=fdr"]
+    folder = ["experiment=gca_refine", "model=gca_refine_small", *CPU, "data=folder", "debug=fdr"]
     sizes = [
         "data.corruption_size=[256,128]",
         "data.scale=[128,64]",
@@ -125,7 +125,7 @@ def test_ddp_spawn_two_cpu_processes(tmp_path: Path) -> None:
 def test_multirun_over_two_ablations(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     cmd = [
-        sys.executable, "-m", "src.train", "-m", "+experiment=no_sca,no_edge_loss", "+debug=fdr",
+        sys.executable, "-m", "src.train", "-m", "experiment=no_sca,no_edge_loss", "debug=fdr",
         "model=gca_refine_small", *SMALL_DATA, *CPU, f"hydra.sweep.dir={sweep}",
     ]  # fmt: skip
     env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": str(ROOT)}
@@ -140,7 +140,7 @@ def test_multirun_over_two_ablations(tmp_path: Path) -> None:
 def test_size_multiple_must_suit_the_networks(tmp_path: Path) -> None:
     from src.utils.hydra_utils import ConfigError
 
-    overrides = ["+experiment=gca_refine", *SMALL_DATA, *CPU, "data.size_multiple=16", "+debug=fdr"]
+    overrides = ["experiment=gca_refine", *SMALL_DATA, *CPU, "data.size_multiple=16", "debug=fdr"]
     cfg = compose_config("train", overrides, tmp_path)  # the paper-size networks need multiples of 32
     with pytest.raises(ConfigError, match=r"data\.size_multiple=16 is not a multiple of 32"):
         train(cfg)

@@ -1,6 +1,7 @@
 """Glue for the Hydra entry points (``src.train``, ``src.eval``, ``src.restore``): project root, the task
-wrapper, config printing, optional extras and metric lookup. Imports Hydra / OmegaConf, never torch at import
-time.
+wrapper, config printing, optional extras, metric lookup, the command-line spelling of the optional groups,
+the run folder of a resumed run and the console routing of Lightning's log lines. Imports Hydra / OmegaConf,
+never torch at import time.
 """
 
 from __future__ import annotations
@@ -32,6 +33,59 @@ def set_project_root() -> Path:
     set."""
     os.environ.setdefault("PROJECT_ROOT", str(PROJECT_ROOT))
     return Path(os.environ["PROJECT_ROOT"])
+
+
+#: config groups with a ``null`` entry in ``conf/train.yaml``'s defaults (applied in that order, whatever
+#: their order on the command line)
+OPTIONAL_GROUPS = ("experiment", "hparams_search", "debug")
+
+
+def normalize_group_overrides(args: Sequence[str]) -> list[str]:
+    """Command-line arguments with ``+experiment=X`` / ``+hparams_search=X`` / ``+debug=X`` spelt
+    ``experiment=X`` ...: these groups have a ``null`` entry in ``conf/train.yaml``'s defaults (so the order
+    of ``experiment=`` and ``debug=`` on the command line does not matter), and Hydra refuses to append
+    (``+``) a group that the defaults already list. The ``+`` spelling of earlier command lines keeps
+    working through this."""
+    out = []
+    for arg in args:
+        for group in OPTIONAL_GROUPS:
+            if arg.startswith(f"+{group}="):
+                arg = arg[1:]
+        out.append(arg)
+    return out
+
+
+def resume_run_folder(run_dir: str | None, ckpt_path: str | None, default: str) -> str:
+    """The folder of a training run (``hydra.run.dir`` of ``conf/hydra/train.yaml``): ``run_dir`` when
+    given; the run that holds ``ckpt_path`` when it is a file inside a ``checkpoints/`` folder (a resumed
+    run writes into its own folder); else ``default`` (a new dated folder)."""
+    if run_dir not in (None, "", "None"):
+        return str(run_dir)
+    if ckpt_path not in (None, "", "None", "last", "auto"):
+        path = Path(str(ckpt_path))
+        if path.parent.name == "checkpoints":
+            return str(path.parent.parent)
+    return default
+
+
+def register_resolvers() -> None:
+    """OmegaConf resolvers of the configs (``${resume_run_folder:...}``); idempotent."""
+    if not OmegaConf.has_resolver("resume_run_folder"):
+        OmegaConf.register_new_resolver("resume_run_folder", resume_run_folder)
+
+
+def route_lightning_logs() -> None:
+    """Lightning adds its own console handler to the ``lightning`` loggers; under Hydra (whose root handlers
+    print and write ``<task>.log``) every line would show twice. Drop those console handlers and let the
+    records propagate to the root handlers. No-op while the root logger has no handler."""
+    if not logging.getLogger().handlers:
+        return
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        lg = logging.getLogger(name)
+        for handler in list(lg.handlers):
+            if type(handler) is logging.StreamHandler:
+                lg.removeHandler(handler)
+        lg.propagate = True
 
 
 def rank_zero() -> bool:
@@ -102,15 +156,21 @@ def print_config_tree(
     if rank_zero():
         rich.print(tree)
         if save_to is not None:
+            import io
+
             from rich.console import Console
 
-            console = Console(record=True, width=120)
+            console = Console(file=io.StringIO(), record=True, width=120)  # records, prints nothing
             console.print(tree)
             atomic_write_text(save_to, console.export_text())
 
 
 def extras(cfg: DictConfig) -> None:
-    """Optional conveniences before the task (``cfg.extras``): silence Python warnings, print the config."""
+    """Optional conveniences before the task (``cfg.extras``): silence Python warnings, print the config;
+    logs what a ``debug=`` config changed beyond its purpose (``debug_note``)."""
+    note = cfg.get("debug_note")
+    if note:
+        log.warning("debug config: %s", note)
     opts = cfg.get("extras")
     if not opts:
         return
@@ -137,3 +197,6 @@ def get_metric_value(metric_dict: Mapping[str, Any], metric_name: str | None) ->
     value = float(value.item() if hasattr(value, "item") else value)
     log.info("optimized metric %s = %s", metric_name, value)
     return value
+
+
+register_resolvers()

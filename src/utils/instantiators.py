@@ -51,13 +51,24 @@ def drop_callbacks_needing_a_logger(callbacks: list[Any], loggers: list[Any]) ->
     return kept
 
 
-def log_hyperparameters(cfg: DictConfig, model: Any, trainer: Any) -> None:
-    """Send the resolved config (data, corruption, decoder, sca, model, trainer, ...) plus parameter counts to
-    every logger of ``trainer`` (rank 0 only; no-op without loggers)."""
-    if not trainer.loggers:
+def log_hyperparameters(cfg: DictConfig, model: Any, loggers: list[Any]) -> None:
+    """Send the resolved config (the job's identity, data, corruption, decoder, sca, model, trainer, ...)
+    plus parameter counts to every logger in ``loggers`` (e.g. ``trainer.loggers``; rank 0 only; no-op
+    without loggers). ``model`` may be None (``experiment=sca_only``)."""
+    if not loggers:
         return
     hparams: dict[str, Any] = {}
-    for key in ("experiment_name", "task_name", "tags", "seed", "ckpt_path", "optimized_metric"):
+    keys = (
+        "experiment_name",
+        "run_name",
+        "task_name",
+        "tags",
+        "seed",
+        "ckpt_path",
+        "optimized_metric",
+        "job",
+    )
+    for key in keys:
         if key in cfg:
             hparams[key] = (
                 OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]
@@ -69,5 +80,30 @@ def log_hyperparameters(cfg: DictConfig, model: Any, trainer: Any) -> None:
         params = list(model.parameters())
         hparams["model/params/total"] = sum(p.numel() for p in params)
         hparams["model/params/trainable"] = sum(p.numel() for p in params if p.requires_grad)
-    for lg in trainer.loggers:
+    for lg in loggers:
         lg.log_hyperparams(hparams)
+
+
+#: metrics whose wandb summary is the best value, not the last: glob patterns -> "max" / "min"
+SUMMARY_GOALS = {"val/psnr*": "max", "val/ssim*": "max", "val/loss*": "min", "train/loss*": "min"}
+
+
+def define_best_summaries(loggers: list[Any], monitors: dict[str, str]) -> list[str]:
+    """``wandb.define_metric(name, summary="max"|"min")`` on every wandb logger, for the ``monitors``
+    (``{metric: "max"|"min"}``: the checkpoint monitor, the optimised metric) and :data:`SUMMARY_GOALS`, so
+    the run summary holds the best value (what the sweeper and the best checkpoint use). Returns the names
+    defined (empty without a wandb logger)."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    goals = {**SUMMARY_GOALS, **monitors}
+    done: list[str] = []
+    for lg in loggers:
+        if not isinstance(lg, WandbLogger):
+            continue
+        run = lg.experiment
+        if not hasattr(run, "define_metric"):
+            continue
+        for name, mode in goals.items():
+            run.define_metric(name, step_metric="trainer/global_step", summary=mode)
+            done.append(name)
+    return done
