@@ -90,10 +90,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     if trainer.is_global_zero:
         tr.save_run_info(cfg, run_dir)
         record.wandb_id = tr.remember_wandb_run(trainer.loggers, run_dir)
-        monitors = {c.monitor: c.mode for c in trainer.checkpoint_callbacks if getattr(c, "monitor", None)}
-        if cfg.get("optimized_metric"):
-            monitors.setdefault(cfg.optimized_metric, "max")
-        inst.define_best_summaries(trainer.loggers, monitors)
+        goals = inst.summary_goals(trainer, model, cfg.get("optimized_metric"))
+        inst.define_best_summaries(trainer.loggers, goals)
 
     if cfg.get("train"):
         log.info("training%s", f", resuming from {ckpt_path}" if ckpt_path else "")

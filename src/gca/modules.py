@@ -400,6 +400,13 @@ class CoarseGANModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_rows("test")
 
+    @property
+    def logging_step(self) -> int:
+        """The step Lightning gives the loggers with ``self.log`` values: training batches done
+        (``global_step`` counts two optimizer steps per batch here), so grids and tables line up with the
+        metrics."""
+        return int(self.trainer.fit_loop.epoch_loop._batches_that_stepped) if self._trainer is not None else 0
+
     def _log_rows(self, stage: str) -> None:
         """Gather the per-image rows from every rank and log them as the ``<stage>/per_image`` table (with the
         step of the validation) to every logger with ``log_table`` (wandb, the run folder's CSV files)."""
@@ -412,7 +419,7 @@ class CoarseGANModule(L.LightningModule):
         if self.global_rank != 0 or not rows:
             return
         columns = ["step", *rows[0]]
-        data = [[self.global_step, *(r.get(c) for c in columns[1:])] for r in rows]
+        data = [[self.logging_step, *(r.get(c) for c in columns[1:])] for r in rows]
         for logger in self.loggers:
             if hasattr(logger, "log_table"):
                 try:
@@ -451,7 +458,7 @@ class CoarseGANModule(L.LightningModule):
         captions = [f"{names}  {Path(str(paths[i])).name}" for i in range(n)]
         for logger in targets:
             try:
-                logger.log_image(key=f"{stage}/grid", images=images, caption=captions, step=self.global_step)
+                logger.log_image(key=f"{stage}/grid", images=images, caption=captions, step=self.logging_step)
             except Exception as err:  # a logging backend must never fail training
                 log.warning("could not log images to %s: %s", type(logger).__name__, err)
 

@@ -84,18 +84,27 @@ def log_hyperparameters(cfg: DictConfig, model: Any, loggers: list[Any]) -> None
         lg.log_hyperparams(hparams)
 
 
-#: metrics whose wandb summary is the best value, not the last: glob patterns -> "max" / "min"
-SUMMARY_GOALS = {"val/psnr*": "max", "val/ssim*": "max", "val/loss*": "min", "train/loss*": "min"}
+def summary_goals(trainer: Any, model: Any, optimized_metric: str | None) -> dict[str, str]:
+    """``{metric: "max"|"min"}`` whose best value the run summary should hold: every checkpoint monitor
+    (with its mode), the optimised metric (max unless a monitor says otherwise) and the module's validation
+    metrics (``val/<name>``: PSNR / SSIM, higher is better)."""
+    hparams = getattr(model, "hparams", None) or {}
+    goals = {f"val/{m}": "max" for m in hparams.get("val_metrics", ())}
+    for cb in trainer.checkpoint_callbacks:
+        if getattr(cb, "monitor", None):
+            goals[cb.monitor] = cb.mode
+    if optimized_metric:
+        goals.setdefault(optimized_metric, "max")
+    return goals
 
 
-def define_best_summaries(loggers: list[Any], monitors: dict[str, str]) -> list[str]:
-    """``wandb.define_metric(name, summary="max"|"min")`` on every wandb logger, for the ``monitors``
-    (``{metric: "max"|"min"}``: the checkpoint monitor, the optimised metric) and :data:`SUMMARY_GOALS`, so
-    the run summary holds the best value (what the sweeper and the best checkpoint use). Returns the names
-    defined (empty without a wandb logger)."""
+def define_best_summaries(loggers: list[Any], goals: dict[str, str]) -> list[str]:
+    """``define_metric(name, summary="max"|"min")`` on every wandb logger's run for ``goals``
+    (:func:`summary_goals`), so the wandb summary holds the best value (what the sweeper and the best
+    checkpoint use), not the last one. Exact names: this wandb ignores summaries on glob patterns. Returns the
+    names defined (empty without a wandb logger)."""
     from lightning.pytorch.loggers import WandbLogger
 
-    goals = {**SUMMARY_GOALS, **monitors}
     done: list[str] = []
     for lg in loggers:
         if not isinstance(lg, WandbLogger):

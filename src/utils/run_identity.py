@@ -18,35 +18,11 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 log = logging.getLogger(__name__)
 
-#: override keys (or their prefixes) that do not change what is trained or measured: left out of the run name
-#: and tags of a single run (a multirun's swept keys are always named)
-INFRASTRUCTURE_KEYS = (
-    "hydra",
-    "logger",
-    "extras",
-    "paths",
-    "callbacks",
-    "trainer",
-    "ckpt_path",
-    "run_dir",
-    "run_name",
-    "tags",
-    "experiment",
-    "debug",
-    "hparams_search",
-    "task_name",
-    "test",
-    "train",
-    "data.root",
-    "data.cache_dir",
-    "data.num_workers",
-    "data.pin_memory",
-    "data.persistent_workers",
-    "data.multiprocessing_context",
-    "data.worker_threads",
-    "data.eval_batch_size",
-    "data.warm_up",
-)
+#: config groups whose choice does not change what is trained or measured (left out of a single run's name)
+INFRASTRUCTURE_GROUPS = ("hydra", "logger", "extras", "paths", "callbacks", "trainer", "experiment", "debug",
+                         "hparams_search", "local")  # fmt: skip
+#: value overrides a single run's name carries (besides group choices): the method's settings and the seed
+NAMED_PREFIXES = ("seed", "model", "sca", "decoder", "corruption")
 #: wandb's limit on the length of a tag
 MAX_TAG_CHARS = 64
 MAX_NAME_CHARS = 128
@@ -97,8 +73,9 @@ def job_identity(cfg: DictConfig) -> dict[str, Any]:
 
     - ``overrides``: the job's command-line overrides (``hydra.overrides.task``, a multirun job's own values);
     - ``swept``: ``{key: value}`` of the keys its multirun varies (empty in a single run);
-    - ``named``: what the run name carries: ``swept`` in a multirun, else the overrides that change what is
-      trained (not :data:`INFRASTRUCTURE_KEYS`);
+    - ``named``: what the run name carries: ``swept`` in a multirun; in a single run the group choices
+      (``sca=dc``, ``model=gca_refine_small``; not :data:`INFRASTRUCTURE_GROUPS`) and the overrides of the
+      method's settings and the seed (:data:`NAMED_PREFIXES`), not sizes, paths or Trainer flags;
     - ``multirun``: ``{"dir", "id", "job_num"}`` (``id``: the sweep folder's name), or None.
     """
     hydra_cfg = cfg.get("hydra") if "hydra" in cfg else None
@@ -108,6 +85,8 @@ def job_identity(cfg: DictConfig) -> dict[str, Any]:
         hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
     overrides = [str(o) for o in OmegaConf.select(hydra_cfg, "overrides.task", default=[]) or []]
     parsed = _parse(overrides)
+    choices = OmegaConf.select(hydra_cfg, "runtime.choices", default=None)
+    groups = set(choices.keys()) if choices is not None else set()
     values = {o.key_or_group: o.get_value_element_as_str() for o in parsed if not o.is_sweep_override()}
     mode = str(OmegaConf.select(hydra_cfg, "mode", default="") or "")
     multirun = None
@@ -124,7 +103,13 @@ def job_identity(cfg: DictConfig) -> dict[str, Any]:
         }
         named = dict(swept)
     else:
-        named = {k: v for k, v in values.items() if not _matches(k, INFRASTRUCTURE_KEYS)}
+        named = {
+            k: v
+            for k, v in values.items()
+            if ("." not in k and "/" not in k and k not in INFRASTRUCTURE_GROUPS and k in groups)
+            or ("." in k and _matches(k, NAMED_PREFIXES))
+            or k == "seed"
+        }
     return {"overrides": overrides, "swept": swept, "named": named, "multirun": multirun}
 
 
