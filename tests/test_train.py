@@ -3,6 +3,7 @@ slow: DDP (2 spawned CPU processes) and a multirun over two ablations in a subpr
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -43,36 +44,77 @@ def test_fast_dev_run_fit_validate_test(experiment: str, tmp_path: Path) -> None
         assert key in metrics and math.isfinite(metrics[key]), key
     assert 5 < metrics["test/psnr_y_input"] < 60  # the SCA input of a corrupted 128x64 photo
     assert (tmp_path / "run_config.yaml").is_file()
+    summary = json.loads((tmp_path / "summary.json").read_text())  # fast_dev_run: no logger, still a summary
+    assert summary["status"] == "finished" and summary["batches"] == 1 and summary["experiment"] == experiment
 
 
-def test_resume_from_last_checkpoint_continues_step_and_epoch(tmp_path: Path) -> None:
-    first = tmp_path / "first"
-    cfg = compose_config(
-        "train", _overrides("gca_refine", "trainer.max_epochs=1", "logger=csv", "test=false"), first
-    )
+def test_resume_continues_the_run_its_folder_wandb_run_and_best_model(tmp_path, monkeypatch) -> None:
+    """ckpt_path=<run>/checkpoints/last.ckpt: Hydra's run folder is <run> (conf/hydra/train.yaml), the epoch
+    and step counts continue, the wandb run id saved beside the checkpoint is reused, the best-model score
+    survives and metrics.csv / summary.json continue in the same folder."""
+    import json
+
+    from src.utils.hydra_utils import resume_run_folder
+    from src.utils.run_files import read_metrics
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    run = tmp_path / "run"
+    base = ("trainer.max_epochs=1", "logger=wandb", "test=false", "callbacks.short_epochs.min_batches=0")
+    cfg = compose_config("train", _overrides("gca_refine", *base), run)
     _, objects = train(cfg)
-    last = first / "checkpoints" / "last.ckpt"
+    last = run / "checkpoints" / "last.ckpt"
     assert last.is_file() and objects["trainer"].global_step == 2
+    run_id = (run / "checkpoints" / "wandb_run_id").read_text().strip()
+    best_score = float(objects["trainer"].checkpoint_callback.best_model_score)
     state = torch.load(last, map_location="cpu", weights_only=False)
     assert state["epoch"] == 0 and state["global_step"] == 2
 
-    second = tmp_path / "second"
+    # the folder Hydra gives the resumed run: the one that holds the checkpoint
+    assert resume_run_folder(None, str(last), "logs/train/runs/new") == str(run)
+    assert resume_run_folder(str(tmp_path / "x"), str(last), "new") == str(tmp_path / "x")
+    assert resume_run_folder(None, "last", "new") == "new"
     cfg2 = compose_config(
-        "train",
-        _overrides("gca_refine", "trainer.max_epochs=2", "logger=csv", "test=false", f"ckpt_path={last}"),
-        second,
+        "train", _overrides("gca_refine", *base, "trainer.max_epochs=2", f"ckpt_path={last}"), run
     )
+    assert cfg2.hydra.run.dir == str(run)
     metrics, objects2 = train(cfg2)
     trainer = objects2["trainer"]
     assert trainer.current_epoch == 2 and trainer.global_step == 4  # continued, not restarted
     assert trainer.train_dataloader.sampler.epoch == 1  # and the data saw epoch 1: fresh corruptions
     assert math.isfinite(metrics["val/psnr_y"])
+    assert cfg2.logger.wandb.id == run_id and trainer.loggers[0].experiment.id == run_id
+    assert len(list((run / "wandb").glob("offline-run-*"))) == 2  # two attempts ...
+    assert {p.name.rsplit("-", 1)[-1] for p in (run / "wandb").glob("offline-run-*")} == {run_id}  # one run
+    # best-model tracking continued (its score came back from the checkpoint: no "dirpath has changed")
+    ckpt_cb = trainer.checkpoint_callback
+    assert (
+        float(ckpt_cb.best_model_score) >= best_score and Path(ckpt_cb.best_model_path).parent == last.parent
+    )
+    series = read_metrics(run / "metrics.csv")["val/psnr_y"]
+    assert [s for s, _ in series] == sorted({s for s, _ in series}) and len(series) == 2  # epochs 0 and 1
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["attempts"] == 2 and summary["resumed_from"] == str(last) and summary["wandb_id"] == run_id
+    assert summary["epochs"] == 2 and summary["batches"] == 2 and summary["status"] == "finished"
 
     # the checkpoint restores through src.restore's loader (run_config.yaml sits next to checkpoints/)
     from src.restore import load_restorer
 
     restorer = load_restorer(last, "cpu")
     assert restorer.sca_options["method"] == "dc_thumb" and restorer.size_multiple == 64
+
+
+def test_ckpt_path_last_needs_a_run_and_auto_starts_afresh(tmp_path) -> None:
+    from src.utils.hydra_utils import ConfigError
+
+    cfg = compose_config("train", _overrides("gca_refine", "ckpt_path=last", "debug=fdr"), tmp_path)
+    with pytest.raises(ConfigError, match=r"ckpt_path=last: there is no .*last\.ckpt.*run_dir="):
+        train(cfg)
+    cfg = compose_config("train", _overrides("gca_refine", "ckpt_path=auto", "debug=fdr"), tmp_path)
+    metrics, objects = train(cfg)
+    assert objects["trainer"].global_step == 2 and "val/psnr_y" in metrics
+    with pytest.raises(ConfigError, match="no such checkpoint file"):
+        train(compose_config("train", _overrides("gca_refine", f"ckpt_path={tmp_path}/x.ckpt"), tmp_path))
 
 
 def test_sca_only_scores_the_pipeline_without_training(tmp_path: Path) -> None:
@@ -84,6 +126,18 @@ def test_sca_only_scores_the_pipeline_without_training(tmp_path: Path) -> None:
         # SCA repairs what the robust decode leaves: colour casts and shifted blocks
         assert metrics[f"{split}/psnr_y"] > metrics[f"{split}/psnr_y_corrupted"]
     assert list((tmp_path / "csv").rglob("metrics.csv"))
+    # it logs its config like a training run, and writes the run files the report reads
+    import yaml
+
+    hparams = yaml.safe_load(next((tmp_path / "csv").rglob("hparams.yaml")).read_text())
+    assert hparams["experiment_name"] == "sca_only" and hparams["sca"]["method"] == "dc_thumb"
+    assert (
+        hparams["job"]["overrides"][0] == "experiment=sca_only"
+        and hparams["run_name"] == "sca_only data=samples corruption.ber=0.0003"
+    )
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["metrics"]["test/psnr_y"] == metrics["test/psnr_y"]
+    assert "val/psnr_y" in (tmp_path / "metrics.csv").read_text()
 
 
 def test_missing_data_root_fails_before_training(tmp_path: Path) -> None:
