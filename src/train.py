@@ -52,8 +52,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     from src.utils import instantiators as inst
     from src.utils import training as tr
     from src.utils.callbacks import RunRecord
-    from src.utils.run_files import RunFileLogger
     from src.utils.run_identity import apply_job_identity
+    from src.utils.run_logger import RunFileLogger
 
     route_lightning_logs()
     started, run_dir = time.time(), str(cfg.paths.output_dir)

@@ -420,7 +420,8 @@ def test_wandb_offline_grids_are_0_255_images_of_the_batch_and_summaries_keep_th
 
     from src.metrics.tensor import to_levels
     from src.utils.instantiators import define_best_summaries
-    from src.utils.run_files import RunFileLogger, read_metrics
+    from src.utils.run_files import read_metrics
+    from src.utils.run_logger import RunFileLogger
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")

@@ -10,8 +10,9 @@
   start (``status: running``) and at the end of every attempt.
 - ``checkpoints/wandb_run_id``: the id of the run's wandb run, so that a resumed run continues it.
 
-:class:`RunFileLogger` is a Lightning logger (``src.train`` adds it to every run); the rest are plain
-functions used by ``src.train`` and ``src.report``.
+:class:`src.utils.run_logger.RunFileLogger` (a Lightning logger, added by ``src.train`` to every run) writes
+the first two; this module holds the plain functions of ``src.train`` and ``src.report`` (no torch, no
+Lightning: the report starts fast).
 """
 
 from __future__ import annotations
@@ -21,13 +22,9 @@ import json
 import logging
 import math
 import os
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-
-from lightning.pytorch.loggers import Logger
-from lightning.pytorch.utilities import rank_zero_only
 
 from src.utils.io import atomic_write_text
 
@@ -40,81 +37,13 @@ WANDB_ID_FILE = Path("checkpoints") / "wandb_run_id"
 METRICS_COLUMNS = ("step", "key", "value", "time")
 
 
-def _number(value: Any) -> float | None:
+def number(value: Any) -> float | None:
+    """A logged value as a float (tensors and numpy scalars too), or None when it is not a number."""
     value = value.item() if hasattr(value, "item") else value
     try:
         return float(value)
     except (TypeError, ValueError):
         return None
-
-
-class RunFileLogger(Logger):
-    """Writes ``<save_dir>/metrics.csv`` (long form, appended) and ``<save_dir>/tables/<key>.csv``.
-
-    The file is opened per call (a few times per ``log_every_n_steps``): nothing stays open, so the logger
-    pickles for ``ddp_spawn`` and a SIGKILL loses at most the row being written.
-    """
-
-    def __init__(self, save_dir: str | os.PathLike) -> None:
-        super().__init__()
-        self._save_dir = str(save_dir)
-
-    @property
-    def name(self) -> str:
-        return "run_files"
-
-    @property
-    def version(self) -> str:
-        return ""
-
-    @property
-    def save_dir(self) -> str:
-        return self._save_dir
-
-    @property
-    def metrics_path(self) -> Path:
-        return Path(self._save_dir) / METRICS_CSV
-
-    @rank_zero_only
-    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
-        """The config is in the run folder already (``.hydra/config.yaml``, ``summary.json``)."""
-
-    @rank_zero_only
-    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
-        now = f"{time.time():.3f}"
-        step_text = "" if step is None else int(step)
-        rows = []
-        for key, value in metrics.items():
-            number = _number(value)
-            if number is not None:
-                rows.append((step_text, key, repr(number), now))
-        if not rows:
-            return
-        path = self.metrics_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        new = not path.is_file() or path.stat().st_size == 0
-        with path.open("a", newline="") as f:
-            writer = csv.writer(f)
-            if new:
-                writer.writerow(METRICS_COLUMNS)
-            writer.writerows(rows)
-
-    @rank_zero_only
-    def log_table(
-        self,
-        key: str,
-        columns: Sequence[str] | None = None,
-        data: Sequence[Sequence[Any]] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """``tables/<key with / as _>.csv`` (replaced: the latest table of that key)."""
-        import io
-
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(list(columns or []))
-        writer.writerows([list(r) for r in data or []])
-        atomic_write_text(Path(self._save_dir) / TABLES_DIR / f"{key.replace('/', '_')}.csv", buf.getvalue())
 
 
 def read_metrics(path: str | os.PathLike) -> dict[str, list[tuple[int, float]]]:
@@ -207,7 +136,7 @@ def scalar_metrics(metrics: Mapping[str, Any], keys: Iterable[str] | None = None
     for k, v in metrics.items():
         if keys is not None and k not in keys:
             continue
-        number = _number(v)
-        if number is not None:
-            out[str(k)] = number
+        got = number(v)
+        if got is not None:
+            out[str(k)] = got
     return out
