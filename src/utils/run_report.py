@@ -75,7 +75,7 @@ class JobResult:
         if self.summary.get("batches") is not None:
             return int(self.summary["batches"])
         steps = [s for ser in self.series.values() for s, _ in ser]
-        return max(steps) + 1 if steps else None
+        return max(steps) if steps else None  # the step of the last row (batches done then)
 
 
 def _is_run(path: Path) -> bool:
