@@ -198,3 +198,72 @@ def test_size_multiple_must_suit_the_networks(tmp_path: Path) -> None:
     cfg = compose_config("train", overrides, tmp_path)  # the paper-size networks need multiples of 32
     with pytest.raises(ConfigError, match=r"data\.size_multiple=16 is not a multiple of 32"):
         train(cfg)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume_continues_steps_metrics_and_wandb_run(tmp_path: Path) -> None:
+    """A CPU run is SIGKILLed in the middle of an epoch; ``ckpt_path=<run>/checkpoints/last.ckpt`` resumes it
+    in the same folder and wandb run, from the last epoch end, and it ends where an uninterrupted run ends."""
+    import signal
+    import time
+
+    import yaml
+
+    from src.utils.run_files import read_metrics
+
+    run, logs = tmp_path / "run", tmp_path / "logs"
+    per_epoch, epochs = 6, 3  # 2 photos x 6 repeats / batch 2
+    common = [
+        "experiment=gca_refine", "model=gca_refine_small", *SMALL_DATA, *CPU, "logger=wandb", "test=false",
+        f"trainer.max_epochs={epochs}", "trainer.log_every_n_steps=1", "data.train_repeats=6",
+        "callbacks.short_epochs.min_batches=0", "callbacks.rich_progress_bar=null", f"paths.log_dir={logs}",
+    ]  # fmt: skip
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "src.train", *common]
+    proc = subprocess.Popen(
+        [*cmd, f"run_dir={run}"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    last = run / "checkpoints" / "last.ckpt"
+    killed_at = None
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+            steps = [s for s, _ in read_metrics(run / "metrics.csv").get("train/loss_g_step", [])]
+            # after the first epoch's last.ckpt, in the middle of the second epoch
+            if last.is_file() and steps and per_epoch + 2 <= max(steps) < 2 * per_epoch - 1:
+                killed_at = max(steps)
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert killed_at is not None, "the run did not reach the middle of its second epoch"
+    state = torch.load(last, map_location="cpu", weights_only=False)
+    assert state["epoch"] == 0 and state["global_step"] == 2 * per_epoch  # the first epoch's end
+    run_id = (run / "checkpoints" / "wandb_run_id").read_text().strip()
+    assert json.loads((run / "summary.json").read_text())["status"] == "running"  # it never finished
+
+    resumed = subprocess.run(
+        [*cmd, f"ckpt_path={last}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    # one run folder (none under logs/), one wandb run (two offline attempts with the same id)
+    assert not (logs / "train").exists()
+    attempts = sorted((run / "wandb").glob("offline-run-*"))
+    assert len(attempts) == 2 and all(p.name.endswith(run_id) for p in attempts)
+    assert yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text())[-1] == f"ckpt_path={last}"
+    final = torch.load(last, map_location="cpu", weights_only=False)
+    assert final["epoch"] == epochs - 1 and final["global_step"] == 2 * per_epoch * epochs
+    # the curves continue: every training batch logged once (the killed epoch's rows replaced), one
+    # validation per epoch, at increasing steps
+    series = read_metrics(run / "metrics.csv")
+    assert [s for s, _ in series["train/loss_g_step"]] == list(range(per_epoch * epochs))
+    val_steps = [s for s, _ in series["val/psnr_y"]]
+    assert len(val_steps) == epochs and val_steps == sorted(val_steps)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["attempts"] == 2 and summary["wandb_id"] == run_id
+    assert summary["batches"] == per_epoch * epochs and summary["best"]["path"].startswith(str(run))
+    print(f"killed at batch {killed_at}; resumed from batch {per_epoch}; finished at {summary['batches']}")
