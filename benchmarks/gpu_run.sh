@@ -62,7 +62,7 @@ echo "== DDP smoke run of src.train ($((SECONDS - T0)) s)"
 NGPU=$($PY -c "import torch; print(torch.cuda.device_count())")
 if [ "$NGPU" -ge 2 ]; then
     RUN=/tmp/ddp_smoke
-    timeout 60 $PY -m src.train +experiment=gca_refine trainer=ddp trainer.devices="$NGPU" \
+    timeout 60 $PY -m src.train experiment=gca_refine trainer=ddp trainer.devices="$NGPU" \
         trainer.precision=bf16-mixed logger=csv data=mate data.root="$PWD/.photos" data.crop=null \
         data.batch_size=$((8 * NGPU)) data.num_workers=6 trainer.max_epochs=2 extras.print_config=false \
         hydra.run.dir="$RUN" >"$OUT/ddp_smoke.log" 2>&1

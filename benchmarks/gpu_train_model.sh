@@ -56,7 +56,7 @@ if [ "${SMOKE:-0}" = 1 ]; then
 fi
 RUN=/tmp/model_run
 echo "== train ($((SECONDS - T0)) s): $NGPU device(s), max_time $MAX_TIME"
-timeout $((TRAIN_SECONDS + 150)) $PY -m src.train +experiment=gca_refine data=folder data.root=$PHOTOS \
+timeout $((TRAIN_SECONDS + 150)) $PY -m src.train experiment=gca_refine data=folder data.root=$PHOTOS \
     'data.splits={train:train,val:val,test:test}' data.holdout=null $SIZES $CROP $MODEL \
     $SCALES data.train_repeats=${REPEATS:-16} data.cache_variants=32 data.cache_dir=/tmp/sample_cache \
     data.persistent_workers=true $HW \

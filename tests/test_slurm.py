@@ -141,8 +141,8 @@ EVERY_EPOCH = ["callbacks.model_checkpoint.monitor=null", "callbacks.model_check
 def test_timed_out_job_is_requeued_and_resumes_from_last_ckpt(tmp_path, checkpointing) -> None:
     """submitit's local executor sends USR2 30 s before a 1-minute limit; the job requeues itself (submitit,
     the one requeue owner) and the new attempt, with the same config and output folder, resumes from
-    ``checkpoints/last.ckpt`` (``ckpt_path=last``) where the first attempt stopped (at most the interrupted
-    epoch is lost). The run is long on purpose; the test stops it once the second attempt has resumed."""
+    ``checkpoints/last.ckpt`` (``ckpt_path=auto``: the first attempt starts afresh) where the first attempt
+    stopped (at most the interrupted epoch is lost). The run is long on purpose; the test stops it once the second attempt has resumed."""
     small_data = [
         "data.corruption_size=[256,128]",
         "data.scale=[256,128]",
@@ -159,7 +159,8 @@ def test_timed_out_job_is_requeued_and_resumes_from_last_ckpt(tmp_path, checkpoi
         "trainer.max_epochs=100000",
         "logger=csv",
         "callbacks.rich_progress_bar=null",
-        "ckpt_path=last",
+        "ckpt_path=auto",
+        "callbacks.short_epochs.min_batches=0",  # last.ckpt after every (one-batch) epoch
         "test=false",
         "extras.print_config=false",
         # no learning: val/psnr_y never improves after epoch 0, so the default callbacks' stale last.ckpt
