@@ -142,7 +142,8 @@ def test_timed_out_job_is_requeued_and_resumes_from_last_ckpt(tmp_path, checkpoi
     """submitit's local executor sends USR2 30 s before a 1-minute limit; the job requeues itself (submitit,
     the one requeue owner) and the new attempt, with the same config and output folder, resumes from
     ``checkpoints/last.ckpt`` (``ckpt_path=auto``: the first attempt starts afresh) where the first attempt
-    stopped (at most the interrupted epoch is lost). The run is long on purpose; the test stops it once the second attempt has resumed."""
+    stopped (at most the interrupted epoch is lost). The run is long on purpose; the test stops it once the
+    second attempt has resumed."""
     small_data = [
         "data.corruption_size=[256,128]",
         "data.scale=[256,128]",
