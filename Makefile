@@ -40,7 +40,7 @@ fuzz: $(STAMP)  ## decoder fuzzing, >= 100k mutated inputs
 	$(BIN)/python -m pytest -q -m slow tests/test_jpeg_fuzz.py $(PYTEST_ARGS)
 
 bench: $(STAMP)  ## CPU speed/quality benchmarks (ratios against baselines measured in the same run)
-	@for b in corruption decoder sca_quality datamodule train_step; do \
+	@for b in corruption decoder sca_quality datamodule train_step short_epochs; do \
 	  echo "== benchmarks/$$b.py"; $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 photos:  ## install Debian's mate-backgrounds (large real photos for benchmarks), needs root
