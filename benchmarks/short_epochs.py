@@ -90,7 +90,8 @@ def run_training(folder: Path, out: Path, batches: int, workers: int, mode: str)
     overrides = [
         "experiment=gca_refine", "model=gca_refine_small", "trainer=cpu", "logger=csv", "test=false",
         "data=folder", f"data.root={folder}", "data.holdout={val: 1, test: 1}",
-        "data.corruption_size=[512,256]", "data.scale=[256,128]", "data.crop=[128,128]", "data.size_multiple=64", "data.batch_size=4",
+        "data.corruption_size=[512,256]", "data.scale=[256,128]", "data.crop=[128,128]",
+        "data.size_multiple=64", "data.batch_size=4",
         f"data.num_workers={workers}", "data.pin_memory=false", "extras.print_config=false",
         "callbacks.rich_progress_bar=null", "callbacks.model_summary=null", "trainer.num_sanity_val_steps=0",
         "+trainer.enable_progress_bar=false",
