@@ -12,7 +12,7 @@ export WANDB_MODE ?= offline
 export PYTHONDONTWRITEBYTECODE ?=
 
 .DEFAULT_GOAL := help
-.PHONY: gpu-wheels gpu-photos help install demo test test-slow test-gpu fuzz bench lint format clean photos sync-wandb
+.PHONY: gpu-wheels gpu-photos help install demo test test-slow test-gpu fuzz bench lint format clean photos sync-wandb notebooks
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -42,6 +42,13 @@ fuzz: $(STAMP)  ## decoder fuzzing, >= 100k mutated inputs
 bench: $(STAMP)  ## CPU speed/quality benchmarks (ratios against baselines measured in the same run)
 	@for b in corruption decoder sca_quality datamodule train_step short_epochs; do \
 	  echo "== benchmarks/$$b.py"; $(BIN)/python benchmarks/$$b.py || exit 1; done
+
+notebooks: $(STAMP)  ## re-run the three notebooks and store them executed (small embedded PNGs; a few minutes)
+	@for nb in notebooks/*.ipynb; do echo "== $$nb"; $(BIN)/python -c 'import sys, nbclient, nbformat; \
+	  nb = nbformat.read(sys.argv[1], as_version=4); \
+	  nbclient.NotebookClient(nb, timeout=1200, kernel_name="python3", record_timing=False, \
+	    resources={"metadata": {"path": "notebooks"}}).execute(); \
+	  nbformat.write(nb, sys.argv[1])' "$$nb" || exit 1; done
 
 photos:  ## install Debian's mate-backgrounds (large real photos for benchmarks), needs root
 	@test -d /usr/share/backgrounds/mate || (apt-get update -qq && apt-get install -y -qq mate-backgrounds)

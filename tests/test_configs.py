@@ -212,3 +212,35 @@ def test_eval_and_restore_configs_compose(tmp_path: Path) -> None:
     rs = compose_config("restore", ["input=some.jpg"], tmp_path)
     assert rs.input == "some.jpg" and rs.sca.method == "dc_thumb" and rs.thumbnail is None
     assert OmegaConf.is_missing(compose_config("restore", [], tmp_path), "input")  # input=... is required
+
+
+def test_run_name_and_tags_carry_the_swept_overrides(tmp_path: Path) -> None:
+    """A multirun job is named ``<experiment> <swept key=value ...>`` (from the sweep folder's multirun.yaml,
+    as Hydra's basic sweeper writes it) and its config holds its overrides, swept values and multirun id; a
+    single run is named after its group choices and method settings, not paths or Trainer flags."""
+    from hydra.types import RunMode
+
+    from src.utils.run_identity import apply_job_identity
+
+    sweep = tmp_path / "2026-01-01_00-00-00"
+    sweep.mkdir()
+    given = ["experiment=gca_refine", "sca=paper,dc", "seed=1,2", "trainer.max_epochs=3"]
+    OmegaConf.save(OmegaConf.create({"hydra": {"overrides": {"task": given}}}), sweep / "multirun.yaml")
+    job = ["experiment=gca_refine", "sca=dc", "seed=2", "trainer.max_epochs=3"]
+    cfg = compose_config("train", job, tmp_path)
+    with open_dict(cfg):
+        cfg.hydra.mode = RunMode.MULTIRUN
+        cfg.hydra.sweep.dir = str(sweep)
+        cfg.hydra.job.num = 3
+    apply_job_identity(cfg)
+    assert cfg.run_name == "gca_refine sca=dc seed=2"
+    assert cfg.tags == ["gca_refine", "sca=dc", "seed=2", "multirun:2026-01-01_00-00-00"]
+    assert cfg.job.swept == {"sca": "dc", "seed": "2"} and list(cfg.job.overrides) == job
+    assert cfg.job.multirun.id == sweep.name and cfg.job.multirun.job_num == 3
+    assert cfg.logger.wandb.name == cfg.run_name and list(cfg.logger.wandb.tags) == list(cfg.tags)
+
+    single = ["experiment=no_sca", "sca=dc", "model.lambda_gan=0.5", "data.root=/x", "trainer.max_epochs=3"]
+    cfg = compose_config("train", single, tmp_path)
+    apply_job_identity(cfg)
+    assert cfg.run_name == "no_sca sca=dc model.lambda_gan=0.5" and cfg.job.multirun is None
+    assert cfg.tags == ["no_sca", "ablation", "sca=dc", "model.lambda_gan=0.5"]

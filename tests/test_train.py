@@ -267,3 +267,20 @@ def test_sigkill_mid_epoch_then_resume_continues_steps_metrics_and_wandb_run(tmp
     assert summary["status"] == "finished" and summary["attempts"] == 2 and summary["wandb_id"] == run_id
     assert summary["batches"] == per_epoch * epochs and summary["best"]["path"].startswith(str(run))
     print(f"killed at batch {killed_at}; resumed from batch {per_epoch}; finished at {summary['batches']}")
+
+
+def test_command_line_prints_the_config_once_and_each_log_line_once(tmp_path: Path) -> None:
+    """The config tree and every Lightning INFO line show once (Lightning's own console handler is dropped
+    under Hydra's), the debug config says what it changes, and the old ``+experiment`` spelling works."""
+    cmd = [
+        sys.executable, "-m", "src.train", "+experiment=gca_refine", "model=gca_refine_small", *SMALL_DATA,
+        "trainer=cpu", "+debug=fdr", "logger=none", f"run_dir={tmp_path}",
+    ]  # fmt: skip
+    env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": str(ROOT), "COLUMNS": "120"}
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    assert out.count("CONFIG") == 1 and (tmp_path / "config_tree.log").read_text().count("CONFIG") == 1
+    assert out.count("Seed set to 12345") == 1 and out.count("`Trainer.fit` stopped") == 1
+    assert out.count("debug config: fast_dev_run") == 1
+    assert "Seed set to 12345" in (tmp_path / "debug.log").read_text()  # Hydra's log file still has it
