@@ -228,6 +228,7 @@ def test_run_name_and_tags_carry_the_swept_overrides(tmp_path: Path) -> None:
     OmegaConf.save(OmegaConf.create({"hydra": {"overrides": {"task": given}}}), sweep / "multirun.yaml")
     job = ["experiment=gca_refine", "sca=dc", "seed=2", "trainer.max_epochs=3"]
     cfg = compose_config("train", job, tmp_path)
+    OmegaConf.set_readonly(cfg.hydra, False)
     with open_dict(cfg):
         cfg.hydra.mode = RunMode.MULTIRUN
         cfg.hydra.sweep.dir = str(sweep)
