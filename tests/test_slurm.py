@@ -191,7 +191,8 @@ def test_timed_out_job_is_requeued_and_resumes_from_last_ckpt(tmp_path, checkpoi
                 break
         logs = "".join(p.read_text() for p in (tmp_path / ".submitit").glob("*/*_0_log.*"))
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:  # (the job may have ended by itself: out of requeues)
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     assert "Caught signal SIGUSR2" in logs, logs[-3000:]
     assert f"Restoring states from the checkpoint path at {job / 'checkpoints' / 'last.ckpt'}" in logs
