@@ -159,6 +159,11 @@ def test_data_groups_compose(data: str, tmp_path: Path) -> None:
     if data == "cityscapes":
         assert dm.splits == {"train": "train", "val": "val", "test": "test"}
         assert dm.corruption_size == (2048, 1024) and dm.scale == (512, 256)
+    if data == "samples":  # no photo in two splits: the checkpoint chosen on val is scored on unseen photos
+        dm.setup()
+        keys = {split: {item.key for item in dm.items[split]} for split in ("train", "val", "test")}
+        assert all(keys.values()) and not (keys["val"] & keys["test"]) and not (keys["train"] & keys["test"])
+        assert not keys["train"] & keys["val"]
     if data in ("folder", "cityscapes", "div2k"):  # no root given: a clear error before any training step
         from src.data import DatasetError
 

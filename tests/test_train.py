@@ -284,3 +284,34 @@ def test_command_line_prints_the_config_once_and_each_log_line_once(tmp_path: Pa
     assert out.count("Seed set to 12345") == 1 and out.count("`Trainer.fit` stopped") == 1
     assert out.count("debug config: fast_dev_run") == 1
     assert "Seed set to 12345" in (tmp_path / "debug.log").read_text()  # Hydra's log file still has it
+
+
+def test_short_epochs_validate_and_checkpoint_every_k_epochs_and_at_the_end(tmp_path: Path) -> None:
+    """One-batch epochs with ``callbacks.short_epochs.min_batches=3``: validation and last.ckpt every 3
+    epochs (after epochs 3 and 6 of 7) and after the last one, not after each."""
+    overrides = _overrides(
+        "gca_refine", "trainer.max_epochs=7", "logger=csv", "test=false",
+        "callbacks.short_epochs.min_batches=3", "trainer.num_sanity_val_steps=0",
+    )  # fmt: skip
+    _, objects = train(compose_config("train", overrides, tmp_path))
+    from src.utils.run_files import read_metrics
+
+    val_steps = [s for s, _ in read_metrics(tmp_path / "metrics.csv")["val/psnr_y"]]
+    assert len(val_steps) == 3 and val_steps == sorted(val_steps)  # epochs 3, 6 and 7
+    state = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert state["epoch"] == 6 and objects["trainer"].global_step == 14
+
+
+def test_trainer_gradient_clip_goes_to_the_module_and_accumulation_is_refused(tmp_path: Path) -> None:
+    from src.utils.hydra_utils import ConfigError
+
+    cfg = compose_config(
+        "train", _overrides("gca_refine", "debug=fdr", "trainer.gradient_clip_val=0.5"), tmp_path
+    )
+    _, objects = train(cfg)  # Lightning alone refuses gradient_clip_val under manual optimisation
+    assert objects["model"].hparams.gradient_clip_val == 0.5 and objects["trainer"].gradient_clip_val is None
+    cfg = compose_config(
+        "train", _overrides("gca_refine", "debug=fdr", "trainer.accumulate_grad_batches=2"), tmp_path
+    )
+    with pytest.raises(ConfigError, match=r"accumulate_grad_batches > 1 .* raise data\.batch_size"):
+        train(cfg)
