@@ -102,6 +102,10 @@ def test_common_trainer_flags_override_without_plus(tmp_path: Path) -> None:
     }
     cfg = compose_config("train", [f"trainer.{k}={v}" for k, v in flags.items()], tmp_path)
     assert {k: cfg.trainer[k] for k in flags} == flags
+    from src.utils.hydra_utils import normalize_group_overrides  # older command lines: +trainer.max_time=...
+
+    old = normalize_group_overrides([f"+trainer.{k}={v}" for k, v in flags.items()])
+    assert compose_config("train", old, tmp_path).trainer == cfg.trainer
     trainer = hydra.utils.instantiate(cfg.trainer, logger=False, callbacks=[], accelerator="cpu")
     assert trainer.max_steps == 40 and trainer.limit_train_batches == 5 and trainer.log_every_n_steps == 7
 

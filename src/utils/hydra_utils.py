@@ -40,19 +40,23 @@ def set_project_root() -> Path:
 OPTIONAL_GROUPS = ("experiment", "hparams_search", "debug")
 
 
+#: Trainer flags that ``conf/trainer/default.yaml`` lists (once only settable with ``+trainer.NAME=``)
+TRAINER_FLAGS = (
+    "max_time", "max_steps", "limit_train_batches", "limit_val_batches", "limit_test_batches",
+    "val_check_interval", "check_val_every_n_epoch", "log_every_n_steps", "accumulate_grad_batches",
+    "gradient_clip_val",
+)  # fmt: skip
+
+
 def normalize_group_overrides(args: Sequence[str]) -> list[str]:
     """Command-line arguments with ``+experiment=X`` / ``+hparams_search=X`` / ``+debug=X`` spelt
     ``experiment=X`` ...: these groups have a ``null`` entry in ``conf/train.yaml``'s defaults (so the order
     of ``experiment=`` and ``debug=`` on the command line does not matter), and Hydra refuses to append
     (``+``) a group that the defaults already list. The ``+`` spelling of earlier command lines keeps
-    working through this."""
-    out = []
-    for arg in args:
-        for group in OPTIONAL_GROUPS:
-            if arg.startswith(f"+{group}="):
-                arg = arg[1:]
-        out.append(arg)
-    return out
+    working through this; so does ``+trainer.max_time=...`` for the :data:`TRAINER_FLAGS` the trainer
+    configs now list (Hydra refuses to append a key that exists)."""
+    prefixes = [f"+{group}=" for group in OPTIONAL_GROUPS] + [f"+trainer.{flag}=" for flag in TRAINER_FLAGS]
+    return [arg[1:] if any(arg.startswith(p) for p in prefixes) else arg for arg in args]
 
 
 def resume_run_folder(run_dir: str | None, ckpt_path: str | None, default: str) -> str:
