@@ -2,7 +2,7 @@
 
 A 10-photo folder (``data=folder``, 8 train / 1 val / 1 test photos) makes epochs of 2 batches: each epoch end
 used to validate, write checkpoints and restart the DataLoader workers. Runs ``src.train`` itself (composed
-config, real callbacks, loggers and DataLoader workers), the small model on CPU:
+config, real callbacks, loggers and DataLoader workers), the small model on CPU by default:
 
 - ``long``: the same photos repeated (``data.train_repeats``) into ONE long epoch: the in-epoch speed is the
   median interval between consecutive training batches, epoch ends left out (the baseline);
@@ -17,6 +17,7 @@ Prints batches/s and the ratios to the in-epoch speed, medians over ``--repeats`
 bundled ones (written to a temporary folder); ``--photos DIR`` takes the first 10 images of DIR instead.
 
     python benchmarks/short_epochs.py [--batches 40 --workers 2 --repeats 1 --photos DIR]
+    python benchmarks/short_epochs.py --accelerator gpu --model gca_refine --workers 8 --batches 200
 """
 
 from __future__ import annotations
@@ -79,7 +80,15 @@ def make_folder(folder: Path, source: str | None) -> Path:
     return folder
 
 
-def run_training(folder: Path, out: Path, batches: int, workers: int, mode: str) -> BatchClock:
+def run_training(
+    folder: Path,
+    out: Path,
+    batches: int,
+    workers: int,
+    mode: str,
+    accelerator: str = "cpu",
+    model: str = "gca_refine_small",
+) -> BatchClock:
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
@@ -88,7 +97,8 @@ def run_training(folder: Path, out: Path, batches: int, workers: int, mode: str)
 
     per_epoch = 2  # 8 training photos, batch 4
     overrides = [
-        "experiment=gca_refine", "model=gca_refine_small", "trainer=cpu", "logger=csv", "test=false",
+        "experiment=gca_refine", f"model={model}", f"trainer.accelerator={accelerator}", "logger=csv",
+        "test=false",
         "data=folder", f"data.root={folder}", "data.holdout={val: 1, test: 1}",
         "data.corruption_size=[512,256]", "data.scale=[256,128]", "data.crop=[128,128]",
         "data.size_multiple=64", "data.batch_size=4",
@@ -124,6 +134,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="DataLoader workers")
     ap.add_argument("--repeats", type=int, default=1, help="runs per mode (medians are printed)")
     ap.add_argument("--photos", default=None, help="take the first 10 images of this folder")
+    ap.add_argument("--accelerator", default="cpu", help="cpu or gpu (one device)")
+    ap.add_argument("--model", default="gca_refine_small", help="model config")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     import logging
@@ -137,13 +149,16 @@ def main() -> None:
         folder = make_folder(Path(tmp) / "photos", args.photos)
         for r in range(args.repeats):
             for mode in ("long", "short", "short_old"):
-                clock = run_training(folder, Path(tmp) / f"{mode}_{r}", args.batches, args.workers, mode)
+                out = Path(tmp) / f"{mode}_{r}"
+                clock = run_training(
+                    folder, out, args.batches, args.workers, mode, args.accelerator, args.model
+                )
                 rate = clock.in_epoch_rate() if mode == "long" else clock.overall_rate()
                 rates[mode].append(rate)
                 n = len(clock.marks)
                 print(f"  {mode:10} run {r}: {rate:.2f} batches/s over {n} batches", flush=True)
     base = statistics.median(rates["long"])
-    print(f"\n10-photo folder, {args.batches} batches of 4 crops 128x128, gca_refine_small, CPU, "
+    print(f"\n10-photo folder, {args.batches} batches of 4 crops 128x128, {args.model}, {args.accelerator}, "
           f"{args.workers} workers (medians of {args.repeats})")  # fmt: skip
     print(f"  inside a long epoch (baseline)           {base:6.2f} batches/s")
     for mode, what in (("short", "2-batch epochs, defaults"), ("short_old", "2-batch epochs, before")):
