@@ -12,7 +12,7 @@ export WANDB_MODE ?= offline
 export PYTHONDONTWRITEBYTECODE ?=
 
 .DEFAULT_GOAL := help
-.PHONY: wheels photos-small help install demo test test-slow test-gpu fuzz bench bench-gpu lint format clean photos sync-wandb
+.PHONY: wheels photos-small help install demo test test-slow test-gpu fuzz bench bench-gpu notebooks lint format clean photos sync-wandb
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -39,7 +39,7 @@ test-gpu: $(STAMP)  ## GPU-only checks (needs CUDA)
 fuzz: $(STAMP)  ## decoder fuzzing, >= 100k mutated inputs
 	$(BIN)/python -m pytest -q -m slow tests/test_jpeg_fuzz.py $(PYTEST_ARGS)
 
-CPU_BENCHMARKS := corruption decoder sca_quality datamodule train_step
+CPU_BENCHMARKS := corruption decoder sca_quality datamodule train_step short_epochs
 GPU_BENCHMARKS := gpu_throughput gpu_pipeline
 bench: $(STAMP)  ## CPU speed/quality benchmarks (ratios against baselines measured in the same run)
 	@for b in $(CPU_BENCHMARKS); do \
@@ -48,6 +48,13 @@ bench: $(STAMP)  ## CPU speed/quality benchmarks (ratios against baselines measu
 bench-gpu: $(STAMP)  ## GPU benchmarks (training throughput, DDP scaling, input pipeline; BENCH_ARGS for both)
 	@for b in $(GPU_BENCHMARKS); do \
 	  echo "== benchmarks/$$b.py"; $(BIN)/python -m benchmarks.$$b $(BENCH_ARGS) || exit 1; done
+
+notebooks: $(STAMP)  ## re-run the three notebooks and store them executed (small embedded PNGs; a few minutes)
+	@for nb in notebooks/*.ipynb; do echo "== $$nb"; $(BIN)/python -c 'import sys, nbclient, nbformat; \
+	  nb = nbformat.read(sys.argv[1], as_version=4); \
+	  nbclient.NotebookClient(nb, timeout=1200, kernel_name="python3", record_timing=False, \
+	    resources={"metadata": {"path": "notebooks"}}).execute(); \
+	  nbformat.write(nb, sys.argv[1])' "$$nb" || exit 1; done
 
 photos:  ## install Debian's mate-backgrounds (large real photos for benchmarks), needs root
 	@test -d /usr/share/backgrounds/mate || (apt-get update -qq && apt-get install -y -qq mate-backgrounds)

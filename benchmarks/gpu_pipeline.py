@@ -1,7 +1,7 @@
 """Input-pipeline ratio: steps/s of the ``gca_refine`` training loop fed by the REAL on-the-fly DataModule vs
 the same loop fed with pre-made tensors of the same shape (the baseline, measured in the same run).
 
-The real feed is the DataModule ``src.train`` builds (``conf/train.yaml`` with ``+experiment=gca_refine
+The real feed is the DataModule ``src.train`` builds (``conf/train.yaml`` with ``experiment=gca_refine
 data=<--data>``): photos corrupted at 2048x1024 (paper preset: AES-CBC-ESSIV sectors, BER 1e-5), robust
 decode, SCA ``dc_thumb``, bicubic downscale to 512x256, whole images (``data.crop=null``), batch 8, N
 workers (default: CPU cores per GPU - 2) of ``data.worker_threads`` threads each (``--worker-threads``,
@@ -70,14 +70,14 @@ def default_workers() -> int:
 
 
 def build_datamodule(args: argparse.Namespace, cache_dir: str | None) -> Any:
-    """The DataModule of ``src.train +experiment=gca_refine data=<data>`` with this benchmark's sizes."""
+    """The DataModule of ``src.train experiment=gca_refine data=<data>`` with this benchmark's sizes."""
     from hydra.utils import instantiate
 
     width, height = gt.parse_size(args.scale)
     cw, ch = gt.parse_size(args.corruption_size)
     gpu = args.accelerator == "gpu"
     overrides = [
-        "+experiment=gca_refine",
+        "experiment=gca_refine",
         f"data={args.data}",
         f"data.batch_size={args.batch}",
         f"data.num_workers={args.workers}",

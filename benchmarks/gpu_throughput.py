@@ -1,7 +1,7 @@
 """Training throughput of ``gca_refine`` on GPUs: 1 GPU vs N GPUs (DDP) and the speed knobs on 1 GPU.
 
-What is timed is what ``python -m src.train +experiment=gca_refine`` runs: the model config composed from
-``conf/`` (``+experiment=gca_refine``, ``model=<--model>``), the real ``RefineGANModule`` (manual
+What is timed is what ``python -m src.train experiment=gca_refine`` runs: the model config composed from
+``conf/`` (``experiment=gca_refine``, ``model=<--model>``), the real ``RefineGANModule`` (manual
 optimisation: one backward pass of the D + G losses, then a D and a G optimizer step per batch) inside a
 Lightning ``Trainer``. The input is PRE-MADE tensors (pre-collated batch dicts ``sca``, ``thumb``, ``gt``
 float32 (B, 3, H, W) in [0, 1], ``mask`` (B, 1, H, W), pinned host memory), so the numbers measure the GPU
@@ -140,10 +140,10 @@ def compose_train_config(overrides: list[str]) -> Any:
 
 
 def build_module(model: str, extra: list[str] | None = None) -> L.LightningModule:
-    """The LightningModule ``src.train`` builds for ``+experiment=gca_refine model=<model>``."""
+    """The LightningModule ``src.train`` builds for ``experiment=gca_refine model=<model>``."""
     from hydra.utils import instantiate
 
-    cfg = compose_train_config(["+experiment=gca_refine", f"model={model}", *(extra or [])])
+    cfg = compose_train_config(["experiment=gca_refine", f"model={model}", *(extra or [])])
     return instantiate(cfg.model)
 
 

@@ -52,12 +52,12 @@ if [ "${SMOKE:-0}" = 1 ]; then
 fi
 RUN=$OUT/run
 echo "== train ($((SECONDS - T0)) s): $NGPU device(s), max_time $MAX_TIME"
-timeout $((TRAIN_SECONDS + 150)) $PY -m src.train +experiment=gca_refine data=folder data.root="$PHOTOS" \
+timeout $((TRAIN_SECONDS + 150)) $PY -m src.train experiment=gca_refine data=folder data.root="$PHOTOS" \
     'data.splits={train:train,val:val,test:test}' data.holdout=null $SIZES $CROP $MODEL \
     $SCALES data.train_repeats=${REPEATS:-16} data.cache_variants=32 data.cache_dir="$OUT/sample_cache" \
     data.persistent_workers=true $HW \
     trainer.max_epochs=$EPOCHS model.scheduler.epochs_constant=$((EPOCHS / 2)) model.scheduler.epochs_decay=$((EPOCHS / 2)) \
-    "+trainer.max_time=$MAX_TIME" trainer.check_val_every_n_epoch=$VAL_EVERY trainer.log_every_n_steps=10 \
+    "trainer.max_time=$MAX_TIME" trainer.check_val_every_n_epoch=$VAL_EVERY trainer.log_every_n_steps=10 \
     logger=csv test=false hydra.run.dir="$RUN" 2>&1 | grep --line-buffered -v -E "Warning|warnings.warn|litlogger|^$" \
     | tee "$OUT/train.log" | grep --line-buffered -E "Epoch [0-9]+:.*100%|val/|Error|error|Traceback" | tail -40
 cp "$RUN/run_config.yaml" "$OUT/" 2>/dev/null

@@ -7,7 +7,7 @@ Steps (every output under ``outputs/demo/``):
 2. :func:`src.restoration.pictures.contact_sheet`: one row per photo: clean | corrupted as Pillow shows it
    (libjpeg-turbo with ``LOAD_TRUNCATED_IMAGES``; a grey tile with the error text where Pillow gives up) | our
    robust decode (clipped) | our SCA (``dc_thumb``, no learning) -> ``contact_sheet.png``.
-3. :func:`train_eval_restore`: ``python -m src.train +experiment=demo`` (a small ``gca_refine``, offline
+3. :func:`train_eval_restore`: ``python -m src.train experiment=demo`` (a small ``gca_refine``, offline
    wandb run in ``train/wandb/``), ``python -m src.eval`` with its checkpoint (``eval/table.md``,
    ``eval/metrics.csv``, side-by-side PNGs), ``python -m src.restore`` on one corrupted file with it
    (``restore/``) and with the shipped model ``weights/gca_refine.pt`` (``restore/shipped/``).
@@ -53,7 +53,7 @@ def run_module(module: str, *overrides: str) -> None:
 def train_eval_restore(output_dir: Path, corrupted_file: Path) -> Path:
     """Train the small demo model, evaluate it (the paper's table) and restore one corrupted file."""
     train_dir, eval_dir, restore_dir = output_dir / "train", output_dir / "eval", output_dir / "restore"
-    run_module("src.train", "+experiment=demo", "logger=wandb", f"hydra.run.dir={train_dir}")
+    run_module("src.train", "experiment=demo", "logger=wandb", f"hydra.run.dir={train_dir}")
     ckpt = train_dir / "checkpoints" / "last.ckpt"
     run_module(
         "src.eval",

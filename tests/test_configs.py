@@ -1,4 +1,4 @@
-"""Hydra configs: every experiment composes with ``+experiment=`` and instantiates; so do the entry points.
+"""Hydra configs: every experiment composes with ``experiment=`` and instantiates; so do the entry points.
 
 Also holds the compose helpers the other framework tests import (``from test_configs import compose_config``).
 """
@@ -59,16 +59,64 @@ def compose_config(name: str, overrides: list[str] | tuple[str, ...], tmp_path: 
     return cfg
 
 
-def test_train_defaults_have_no_experiment_or_debug_entry() -> None:
+def test_train_defaults_list_experiment_then_debug_as_null_entries() -> None:
     defaults = OmegaConf.to_container(OmegaConf.load(CONF / "train.yaml"))["defaults"]
-    groups = {next(iter(d)) if isinstance(d, dict) else d for d in defaults}
-    assert "experiment" not in groups and "debug" not in groups
-    assert {"data", "corruption", "decoder", "sca", "model", "trainer", "logger", "callbacks"} <= groups
+    entries = [next(iter(d.items())) if isinstance(d, dict) else (d, None) for d in defaults]
+    groups = [g for g, _ in entries]
+    nulls = [g for g, v in entries if v is None and g in ("experiment", "hparams_search", "debug")]
+    assert nulls == ["experiment", "hparams_search", "debug"]  # applied in this order
+    assert groups.index("debug") > groups.index("experiment") > groups.index("trainer")
+    assert {"data", "corruption", "decoder", "sca", "model", "trainer", "logger", "callbacks"} <= set(groups)
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        ("experiment=demo", "debug=overfit"),
+        ("debug=overfit", "experiment=demo"),
+        ("+experiment=demo", "+debug=overfit"),  # the older spelling, through normalize_group_overrides
+        ("+debug=overfit", "+experiment=demo"),
+    ],
+)
+def test_experiment_and_debug_order_does_not_matter(order: tuple[str, str], tmp_path: Path) -> None:
+    from src.utils.hydra_utils import normalize_group_overrides
+
+    cfg = compose_config("train", normalize_group_overrides([*order, "data.num_workers=3"]), tmp_path)
+    # the experiment's values ... (demo: the small model on CPU, validation every 5 epochs)
+    assert cfg.experiment_name == "demo" and cfg.trainer.accelerator == "cpu"
+    assert cfg.model.generator.ngf == 8
+    # ... lose to the debug config's (overfit: 50 epochs, validation every 10), which lose to the command line
+    assert cfg.trainer.max_epochs == 50 and cfg.trainer.check_val_every_n_epoch == 10
+    assert cfg.task_name == "debug" and cfg.data.resample is False
+    assert cfg.data.num_workers == 3
+
+
+def test_common_trainer_flags_override_without_plus(tmp_path: Path) -> None:
+    flags = {
+        "max_time": "00:00:10:00",
+        "max_steps": 40,
+        "limit_train_batches": 5,
+        "limit_val_batches": 0.5,
+        "limit_test_batches": 2,
+        "val_check_interval": 3,
+        "check_val_every_n_epoch": 2,
+        "log_every_n_steps": 7,
+        "accumulate_grad_batches": 1,
+        "gradient_clip_val": 0.5,
+    }
+    cfg = compose_config("train", [f"trainer.{k}={v}" for k, v in flags.items()], tmp_path)
+    assert {k: cfg.trainer[k] for k in flags} == flags
+    from src.utils.hydra_utils import normalize_group_overrides  # older command lines: +trainer.max_time=...
+
+    old = normalize_group_overrides([f"+trainer.{k}={v}" for k, v in flags.items()])
+    assert compose_config("train", old, tmp_path).trainer == cfg.trainer
+    trainer = hydra.utils.instantiate(cfg.trainer, logger=False, callbacks=[], accelerator="cpu")
+    assert trainer.max_steps == 40 and trainer.limit_train_batches == 5 and trainer.log_every_n_steps == 7
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_composes_and_instantiates(experiment: str, tmp_path: Path) -> None:
-    cfg = compose_config("train", [f"+experiment={experiment}", *SMALL_DATA, "trainer=cpu"], tmp_path)
+    cfg = compose_config("train", [f"experiment={experiment}", *SMALL_DATA, "trainer=cpu"], tmp_path)
     assert cfg.experiment_name == experiment  # the wandb group and first tag
     assert cfg.tags[0] == experiment and cfg.optimized_metric == "val/psnr_y"
     assert cfg.logger.wandb.group == experiment and cfg.logger.wandb.save_dir == str(tmp_path)
@@ -92,10 +140,10 @@ def test_experiment_composes_and_instantiates(experiment: str, tmp_path: Path) -
 
 
 def test_ablations_change_what_they_say(tmp_path: Path) -> None:
-    base = compose_config("train", ["+experiment=gca_refine"], tmp_path)
+    base = compose_config("train", ["experiment=gca_refine"], tmp_path)
 
     def diff(experiment: str) -> DictConfig:
-        return compose_config("train", [f"+experiment={experiment}"], tmp_path)
+        return compose_config("train", [f"experiment={experiment}"], tmp_path)
 
     assert base.sca.method == "dc_thumb" and base.model.use_thumbnail is True
     nt = diff("no_thumbnail")
@@ -107,9 +155,9 @@ def test_ablations_change_what_they_say(tmp_path: Path) -> None:
     assert diff("decoder_strict").decoder.strategy == "strict"
     for name in ABLATIONS:
         assert "ablation" in diff(name).tags
-    # command-line values beat the experiment's, and +debug after +experiment wins
-    cfg = compose_config("train", ["+experiment=no_sca", "sca=dc", "+debug=fdr"], tmp_path)
-    assert cfg.sca.method == "dc" and cfg.trainer.fast_dev_run is True and cfg.logger is None
+    # command-line values beat the experiment's, and debug beats the experiment; the logger stays
+    cfg = compose_config("train", ["debug=fdr", "experiment=no_sca", "sca=dc"], tmp_path)
+    assert cfg.sca.method == "dc" and cfg.trainer.fast_dev_run is True and "wandb" in cfg.logger
 
 
 @pytest.mark.parametrize("data", ["samples", "folder", "cityscapes", "div2k", "mate"])
@@ -119,6 +167,11 @@ def test_data_groups_compose(data: str, tmp_path: Path) -> None:
     if data == "cityscapes":
         assert dm.splits == {"train": "train", "val": "val", "test": "test"}
         assert dm.corruption_size == (2048, 1024) and dm.scale == (512, 256)
+    if data == "samples":  # no photo in two splits: the checkpoint chosen on val is scored on unseen photos
+        dm.setup()
+        keys = {split: {item.key for item in dm.items[split]} for split in ("train", "val", "test")}
+        assert all(keys.values()) and not (keys["val"] & keys["test"]) and not (keys["train"] & keys["test"])
+        assert not keys["train"] & keys["val"]
     if data in ("folder", "cityscapes", "div2k"):  # no root given: a clear error before any training step
         from src.data import DatasetError
 
@@ -140,7 +193,7 @@ def test_trainer_groups_compose(trainer: str, tmp_path: Path) -> None:
 def test_logger_groups(logger: str, tmp_path: Path) -> None:
     from src.utils.instantiators import instantiate_loggers
 
-    cfg = compose_config("train", ["+experiment=gca_refine", f"logger={logger}"], tmp_path)
+    cfg = compose_config("train", ["experiment=gca_refine", f"logger={logger}"], tmp_path)
     loggers = instantiate_loggers(cfg.logger)
     assert len(loggers) == (0 if logger == "none" else 1)
     if logger == "wandb":
@@ -155,9 +208,14 @@ def test_wandb_is_offline_without_wandb_mode(tmp_path: Path, monkeypatch: pytest
 
 
 @pytest.mark.parametrize("debug", ["default", "fdr", "overfit", "limit"])
-def test_debug_groups(debug: str, tmp_path: Path) -> None:
-    cfg = compose_config("train", ["+experiment=gca_refine", f"+debug={debug}"], tmp_path)
-    assert cfg.task_name == "debug" and cfg.trainer.accelerator == "cpu" and cfg.data.num_workers == 0
+def test_debug_groups_keep_the_users_accelerator_devices_and_logger(debug: str, tmp_path: Path) -> None:
+    user = ["trainer=ddp", "trainer.devices=4", "logger=csv", "data.num_workers=6"]
+    cfg = compose_config("train", [f"debug={debug}", "experiment=gca_refine", *user], tmp_path)
+    assert cfg.task_name == "debug"
+    assert (cfg.trainer.accelerator, cfg.trainer.devices, cfg.trainer.strategy) == ("gpu", 4, "ddp")
+    assert list(cfg.logger) == ["csv"] and cfg.data.num_workers == 6
+    # a config that changes anything beyond its purpose says so (logged by extras())
+    assert bool(cfg.debug_note) == (debug in ("fdr", "overfit"))
 
 
 def test_eval_and_restore_configs_compose(tmp_path: Path) -> None:
@@ -166,3 +224,36 @@ def test_eval_and_restore_configs_compose(tmp_path: Path) -> None:
     rs = compose_config("restore", ["input=some.jpg"], tmp_path)
     assert rs.input == "some.jpg" and rs.sca.method == "dc_thumb" and rs.thumbnail is None
     assert OmegaConf.is_missing(compose_config("restore", [], tmp_path), "input")  # input=... is required
+
+
+def test_run_name_and_tags_carry_the_swept_overrides(tmp_path: Path) -> None:
+    """A multirun job is named ``<experiment> <swept key=value ...>`` (from the sweep folder's multirun.yaml,
+    as Hydra's basic sweeper writes it) and its config holds its overrides, swept values and multirun id; a
+    single run is named after its group choices and method settings, not paths or Trainer flags."""
+    from hydra.types import RunMode
+
+    from src.utils.run_identity import apply_job_identity
+
+    sweep = tmp_path / "2026-01-01_00-00-00"
+    sweep.mkdir()
+    given = ["experiment=gca_refine", "sca=paper,dc", "seed=1,2", "trainer.max_epochs=3"]
+    OmegaConf.save(OmegaConf.create({"hydra": {"overrides": {"task": given}}}), sweep / "multirun.yaml")
+    job = ["experiment=gca_refine", "sca=dc", "seed=2", "trainer.max_epochs=3"]
+    cfg = compose_config("train", job, tmp_path)
+    OmegaConf.set_readonly(cfg.hydra, False)
+    with open_dict(cfg):
+        cfg.hydra.mode = RunMode.MULTIRUN
+        cfg.hydra.sweep.dir = str(sweep)
+        cfg.hydra.job.num = 3
+    apply_job_identity(cfg)
+    assert cfg.run_name == "gca_refine sca=dc seed=2"
+    assert cfg.tags == ["gca_refine", "sca=dc", "seed=2", "multirun:2026-01-01_00-00-00"]
+    assert cfg.job.swept == {"sca": "dc", "seed": "2"} and list(cfg.job.overrides) == job
+    assert cfg.job.multirun.id == sweep.name and cfg.job.multirun.job_num == 3
+    assert cfg.logger.wandb.name == cfg.run_name and list(cfg.logger.wandb.tags) == list(cfg.tags)
+
+    single = ["experiment=no_sca", "sca=dc", "model.lambda_gan=0.5", "data.root=/x", "trainer.max_epochs=3"]
+    cfg = compose_config("train", single, tmp_path)
+    apply_job_identity(cfg)
+    assert cfg.run_name == "no_sca sca=dc model.lambda_gan=0.5" and cfg.job.multirun is None
+    assert cfg.tags == ["no_sca", "ablation", "sca=dc", "model.lambda_gan=0.5"]

@@ -59,7 +59,7 @@ def sbatch_script(overrides: list[str], tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_slurm_launcher_asks_one_task_and_gpu_per_device(tmp_path, monkeypatch) -> None:
-    overrides = ["+experiment=gca_refine", "trainer=ddp", "trainer.devices=4", "hydra.launcher.partition=gpu"]
+    overrides = ["experiment=gca_refine", "trainer=ddp", "trainer.devices=4", "hydra.launcher.partition=gpu"]
     overrides += ["hydra.launcher.timeout_min=600"]
     script, executor = sbatch_script(overrides, tmp_path, monkeypatch)
     flags = {
@@ -83,7 +83,7 @@ def test_slurm_launcher_asks_one_task_and_gpu_per_device(tmp_path, monkeypatch) 
 
 def test_slurm_launcher_follows_trainer_devices(tmp_path, monkeypatch) -> None:
     script, _ = sbatch_script(
-        ["+experiment=gca_refine", "trainer=ddp", "trainer.devices=2"], tmp_path, monkeypatch
+        ["experiment=gca_refine", "trainer=ddp", "trainer.devices=2"], tmp_path, monkeypatch
     )
     assert "#SBATCH --ntasks-per-node=2" in script and "#SBATCH --gpus-per-node=2" in script
 
@@ -95,7 +95,7 @@ def _train_cmd(sweep_dir: Path, *overrides: str) -> list[str]:
         "src.train",
         "-m",
         "hydra/launcher=slurm_local",
-        "+experiment=gca_refine",
+        "experiment=gca_refine",
         f"hydra.sweep.dir={sweep_dir}",
         *overrides,
     ]
@@ -107,7 +107,7 @@ def _env() -> dict[str, str]:
 
 @pytest.mark.slow
 def test_debug_job_runs_through_submitit_local(tmp_path) -> None:
-    cmd = _train_cmd(tmp_path, "+debug=fdr", "model=gca_refine_small", "logger=none")
+    cmd = _train_cmd(tmp_path, "debug=fdr", "model=gca_refine_small", "logger=none")
     proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = list((tmp_path / ".submitit").glob("*/*_0_result.pkl"))
@@ -141,8 +141,9 @@ EVERY_EPOCH = ["callbacks.model_checkpoint.monitor=null", "callbacks.model_check
 def test_timed_out_job_is_requeued_and_resumes_from_last_ckpt(tmp_path, checkpointing) -> None:
     """submitit's local executor sends USR2 30 s before a 1-minute limit; the job requeues itself (submitit,
     the one requeue owner) and the new attempt, with the same config and output folder, resumes from
-    ``checkpoints/last.ckpt`` (``ckpt_path=last``) where the first attempt stopped (at most the interrupted
-    epoch is lost). The run is long on purpose; the test stops it once the second attempt has resumed."""
+    ``checkpoints/last.ckpt`` (``ckpt_path=auto``: the first attempt starts afresh) where the first attempt
+    stopped (at most the interrupted epoch is lost). The run is long on purpose; the test stops it once the
+    second attempt has resumed."""
     small_data = [
         "data.corruption_size=[256,128]",
         "data.scale=[256,128]",
@@ -159,7 +160,8 @@ def test_timed_out_job_is_requeued_and_resumes_from_last_ckpt(tmp_path, checkpoi
         "trainer.max_epochs=100000",
         "logger=csv",
         "callbacks.rich_progress_bar=null",
-        "ckpt_path=last",
+        "ckpt_path=auto",
+        "callbacks.short_epochs.min_batches=0",  # last.ckpt after every (one-batch) epoch
         "test=false",
         "extras.print_config=false",
         # no learning: val/psnr_y never improves after epoch 0, so the default callbacks' stale last.ckpt
@@ -189,7 +191,8 @@ def test_timed_out_job_is_requeued_and_resumes_from_last_ckpt(tmp_path, checkpoi
                 break
         logs = "".join(p.read_text() for p in (tmp_path / ".submitit").glob("*/*_0_log.*"))
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:  # (the job may have ended by itself: out of requeues)
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     assert "Caught signal SIGUSR2" in logs, logs[-3000:]
     assert f"Restoring states from the checkpoint path at {job / 'checkpoints' / 'last.ckpt'}" in logs

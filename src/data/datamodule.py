@@ -150,7 +150,8 @@ class RestorationDataModule(LightningDataModule):
         keep_corrupted: add ``corrupted`` (robust decode, clipped) to val / test batches (for image grids).
         batch_size: GLOBAL training batch size; each of the N processes loads batch_size / N.
         eval_batch_size: per-device val / test batch size (null = the per-device training batch size).
-        num_workers, pin_memory, persistent_workers, multiprocessing_context: DataLoader settings.
+        num_workers, pin_memory, persistent_workers, multiprocessing_context: DataLoader settings
+            (``persistent_workers``, on by default, only acts with workers: they then live across epochs).
         worker_threads: torch / BLAS threads of each DataLoader worker (1: the workers are the parallelism;
             null = leave the pools alone, i.e. torch's 1 and a BLAS pool as large as the machine).
         seed: base seed of every corruption, crop and flip.
@@ -190,7 +191,7 @@ class RestorationDataModule(LightningDataModule):
         eval_batch_size: int | None = None,
         num_workers: int = 0,
         pin_memory: bool = False,
-        persistent_workers: bool = False,
+        persistent_workers: bool = True,
         multiprocessing_context: str | None = None,
         worker_threads: int | None = 1,
         seed: int = 0,

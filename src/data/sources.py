@@ -34,14 +34,14 @@ log = logging.getLogger(__name__)
 SOURCES = ("samples", "folder", "mate")
 SPLITS = ("train", "val", "test")
 
-#: the bundled photos held out for validation and testing (the photos of the test fixtures); val and test
-#: share photos but never corruption seeds (the seed includes the split)
-SAMPLE_HELD_OUT = ("coffee", "chelsea")
-#: the default split of the bundled photos: every other bundled photo trains
+#: the default split of the bundled photos, no photo in two splits (the best checkpoint, chosen on val, is
+#: scored on unseen test photos); every photo not held out trains
+SAMPLE_VAL = ("coffee", "retina")
+SAMPLE_TEST = ("chelsea", "motorcycle")
 DEFAULT_SAMPLE_SPLITS: dict[str, list[str]] = {
-    "train": [n for n in BUNDLED_PHOTOS if n not in SAMPLE_HELD_OUT],
-    "val": list(SAMPLE_HELD_OUT),
-    "test": list(SAMPLE_HELD_OUT),
+    "train": [n for n in BUNDLED_PHOTOS if n not in SAMPLE_VAL + SAMPLE_TEST],
+    "val": list(SAMPLE_VAL),
+    "test": list(SAMPLE_TEST),
 }
 
 

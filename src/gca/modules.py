@@ -42,7 +42,7 @@ from src.gca.losses import (
 from src.gca.networks import MultiscaleDiscriminator, NetworkConfigError
 from src.gca.refine import build_image_pyramid
 from src.gca.schedules import constant_then_linear
-from src.metrics.tensor import METRIC_FUNCTIONS, image_metric_collection
+from src.metrics.tensor import METRIC_FUNCTIONS, image_metric_collection, to_levels
 
 __all__ = ["CoarseGANModule", "RefineGANModule"]
 
@@ -85,7 +85,12 @@ class CoarseGANModule(L.LightningModule):
             (manual optimisation).
         val_metrics: names from :data:`src.metrics.tensor.METRIC_FUNCTIONS` logged as ``val/<name>`` (output),
             ``val/<name>_input`` (the SCA input) and likewise ``test/...``.
-        num_grid_images: images per validation grid logged on rank 0 to loggers with ``log_image`` (0 = off).
+        num_grid_images: images per validation grid logged on rank 0 to loggers with ``log_image`` (0 = off);
+            uint8 (H, W, 3) arrays quantised like the metrics (``to_levels``), one per image.
+        init_from: warm start: an exported generator (``weights/gca_refine.pt``, any
+            :func:`~src.gca.generator.export_generator` file) or a GCA Lightning checkpoint whose generator
+            weights are copied into ``net`` (its spec must match this module's networks); the discriminator
+            and the optimizer states start afresh. None: random init.
         generator_spec, discriminator_spec: network constructor arguments as stored in checkpoints; given,
             they replace ``generator`` / ``refine`` / ``discriminator``, so ``load_from_checkpoint(path)``
             works without a config. Inference alone: :func:`src.gca.generator.load_generator`.
@@ -112,6 +117,7 @@ class CoarseGANModule(L.LightningModule):
         num_grid_images: int = 4,
         generator_spec: dict[str, Any] | None = None,
         discriminator_spec: dict[str, Any] | None = None,
+        init_from: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=list(_NOT_HPARAMS), logger=False)
@@ -147,7 +153,9 @@ class CoarseGANModule(L.LightningModule):
         self.val_in = image_metric_collection(val_metrics, prefix="val/", suffix="_input")
         self.test_out = image_metric_collection(val_metrics, prefix="test/")
         self.test_in = image_metric_collection(val_metrics, prefix="test/", suffix="_input")
-        self.test_rows: list[dict[str, Any]] = []
+        self.rows: dict[str, list[dict[str, Any]]] = {"val": [], "test": []}
+        if init_from and generator_spec is None:  # (from a checkpoint, its own weights follow)
+            self.warm_start(init_from)
         self.hparams["generator_spec"] = self.net.spec()
         if self.discriminator is not None:
             self.hparams["discriminator_spec"] = dict(self.discriminator.config)
@@ -173,6 +181,32 @@ class CoarseGANModule(L.LightningModule):
     def forward(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         """``{"coarse", "refined", "output"}``: float ``(B, 3, H, W)`` in [0, 1] for a batch of any size."""
         return self.net(batch["sca"], batch.get("thumb"), batch.get("mask"))
+
+    def warm_start(self, path: str | Path) -> None:
+        """Copy the generator weights of ``path`` (an export file or a GCA Lightning checkpoint) into
+        ``self.net``. Raises :class:`NetworkConfigError` naming the differences when the networks differ."""
+        src = load_generator(path)
+
+        def shape_free(spec: dict[str, Any]) -> dict[str, Any]:  # init schemes do not change the weights
+            out = dict(spec)
+            for part in ("coarse", "refine"):
+                if isinstance(out.get(part), dict):
+                    out[part] = {k: v for k, v in out[part].items() if k not in ("init", "init_std")}
+            return out
+
+        mine, theirs = shape_free(self.net.spec()), shape_free(src.spec())
+        if mine != theirs:
+            diff = {
+                k: (theirs.get(k), mine.get(k))
+                for k in mine.keys() | theirs.keys()
+                if mine.get(k) != theirs.get(k)
+            }
+            raise NetworkConfigError(
+                f"model.init_from={path}: its generator differs from this module's (file, config): {diff}; "
+                "choose the model config it was trained with"
+            )
+        self.net.load_state_dict(src.state_dict())
+        log.info("warm start: generator weights from %s (discriminator and optimizers start afresh)", path)
 
     def export_generator(self, path: str | Path, dtype: torch.dtype = torch.bfloat16) -> Path:
         """Write the generator (spec + ``dtype`` weights) for :func:`src.gca.generator.load_generator`."""
@@ -320,13 +354,8 @@ class CoarseGANModule(L.LightningModule):
         self.log_dict(metrics_in, on_step=False, on_epoch=True, batch_size=bs)
         return pred
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        pred = self._evaluate(batch, "val")
-        if batch_idx == 0:
-            self.log_image_grid(batch, pred, "val")
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        pred = self._evaluate(batch, "test")
+    def _collect_rows(self, batch: dict[str, Any], pred: dict[str, Tensor], stage: str) -> None:
+        """One row per image (path, BER, seed, every metric of the output and of the SCA input)."""
         gt = batch["gt"]
         per_image = {name: METRIC_FUNCTIONS[name](pred["output"], gt) for name in self.hparams.val_metrics}
         per_input = {f"{n}_input": METRIC_FUNCTIONS[n](batch["sca"], gt) for n in self.hparams.val_metrics}
@@ -338,32 +367,64 @@ class CoarseGANModule(L.LightningModule):
                     v = batch[key][i]
                     row[key] = v.item() if isinstance(v, Tensor) else v
             row.update({k: float(v[i]) for k, v in {**per_image, **per_input}.items()})
-            self.test_rows.append(row)
+            self.rows[stage].append(row)
+
+    @property
+    def test_rows(self) -> list[dict[str, Any]]:
+        """The per-image rows of the last test run (gathered from every rank)."""
+        return self.rows["test"]
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        pred = self._evaluate(batch, "val")
+        if not self.trainer.sanity_checking:
+            self._collect_rows(batch, pred, "val")
+        if batch_idx == 0:
+            self.log_image_grid(batch, pred, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        pred = self._evaluate(batch, "test")
+        self._collect_rows(batch, pred, "test")
         if batch_idx == 0:
             self.log_image_grid(batch, pred, "test")
 
+    def on_validation_epoch_start(self) -> None:
+        self.rows["val"] = []
+
     def on_test_epoch_start(self) -> None:
-        self.test_rows = []
+        self.rows["test"] = []
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.trainer.sanity_checking:
+            self._log_rows("val")
 
     def on_test_epoch_end(self) -> None:
-        rows = self.test_rows
+        self._log_rows("test")
+
+    @property
+    def logging_step(self) -> int:
+        """The step Lightning gives the loggers with ``self.log`` values: training batches done
+        (``global_step`` counts two optimizer steps per batch here), so grids and tables line up with the
+        metrics."""
+        return int(self.trainer.fit_loop.epoch_loop._batches_that_stepped) if self._trainer is not None else 0
+
+    def _log_rows(self, stage: str) -> None:
+        """Gather the per-image rows from every rank and log them as the ``<stage>/per_image`` table (with the
+        step of the validation) to every logger with ``log_table`` (wandb, the run folder's CSV files)."""
+        rows = self.rows[stage]
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             gathered: list[Any] = [None] * torch.distributed.get_world_size()
             torch.distributed.all_gather_object(gathered, rows)
             rows = [r for part in gathered for r in part]
-            self.test_rows = rows
+            self.rows[stage] = rows
         if self.global_rank != 0 or not rows:
             return
-        columns = list(rows[0])
+        columns = ["step", *rows[0]]
+        data = [[self.logging_step, *(r.get(c) for c in columns[1:])] for r in rows]
         for logger in self.loggers:
             if hasattr(logger, "log_table"):
                 try:
-                    logger.log_table(
-                        key="test/per_image",
-                        columns=columns,
-                        data=[[r.get(c) for c in columns] for r in rows],
-                    )
-                except Exception as err:  # a logging backend must never fail the evaluation
+                    logger.log_table(key=f"{stage}/per_image", columns=columns, data=data)
+                except Exception as err:  # a logging backend must never fail training or evaluation
                     log.warning("could not log the per-image table to %s: %s", type(logger).__name__, err)
 
     # ------------------------------------------------------------------ image grids
@@ -379,7 +440,9 @@ class CoarseGANModule(L.LightningModule):
 
     def log_image_grid(self, batch: dict[str, Any], pred: dict[str, Tensor], stage: str) -> None:
         """Rows ``corrupted | SCA | coarse | refined | GT`` for the first images of the batch, from rank 0
-        only, to every logger that has ``log_image`` (wandb); a no-op without such a logger."""
+        only, to every logger that has ``log_image`` (wandb); a no-op without such a logger. Each image is a
+        uint8 (H, W * columns, 3) array, quantised like the metrics and the PNGs (``to_levels``: wandb takes
+        arrays as 0..255 values, so float images in [0, 1] would come out black)."""
         n = min(int(self.hparams.num_grid_images), batch["sca"].shape[0])
         if n <= 0 or self.global_rank != 0:
             return
@@ -388,14 +451,14 @@ class CoarseGANModule(L.LightningModule):
             return
         cols = self.grid_columns(batch, pred)
         names = " | ".join(name for name, _ in cols)
-        images = [
-            torch.cat([c[i].detach().float().clamp(0, 1).cpu() for _, c in cols], dim=-1) for i in range(n)
-        ]
+        rows = torch.cat([c[:n].detach().float().cpu() for _, c in cols], dim=-1)  # (n, 3, H, W * columns)
+        levels = to_levels(rows).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        images = list(levels)
         paths = batch.get("path") or [""] * n
         captions = [f"{names}  {Path(str(paths[i])).name}" for i in range(n)]
         for logger in targets:
             try:
-                logger.log_image(key=f"{stage}/grid", images=images, caption=captions, step=self.global_step)
+                logger.log_image(key=f"{stage}/grid", images=images, caption=captions, step=self.logging_step)
             except Exception as err:  # a logging backend must never fail training
                 log.warning("could not log images to %s: %s", type(logger).__name__, err)
 
@@ -443,6 +506,10 @@ class RefineGANModule(CoarseGANModule):
         self._mask_gate = int(mask_gate)
         if freeze_coarse:
             discriminator = None
+        if coarse_ckpt_path and kwargs.get("init_from"):
+            raise NetworkConfigError(
+                "give model.init_from (the whole generator) or model.coarse_ckpt_path, not both"
+            )
         if refine is None and kwargs.get("generator_spec") is None:
             raise NetworkConfigError(
                 "RefineGANModule needs a refine net (module or factory) or a generator_spec"

@@ -1,11 +1,13 @@
 """Glue for the Hydra entry points (``src.train``, ``src.eval``, ``src.restore``, ``src.corrupt``): project
-root, the code-defined presets in Hydra's config store, the task wrapper, config printing, optional extras and
-metric lookup. Imports Hydra / OmegaConf, never torch at import time.
+root, the code-defined presets in Hydra's config store, the task wrapper, config printing, optional extras,
+metric lookup, the command-line spelling of the optional groups, the run folder of a resumed run and the
+console routing of Lightning's log lines. Imports Hydra / OmegaConf, never torch at import time.
 """
 
 from __future__ import annotations
 
 import functools
+import io
 import logging
 import os
 import sys
@@ -51,6 +53,63 @@ def register_presets() -> None:
     for group, presets in (("presets/sca", SCA_PRESETS), ("presets/decoder", DECODER_PRESETS)):
         for name, options in presets.items():
             store.store(group=group, name=name, node=dict(options))
+
+
+#: config groups with a ``null`` entry in ``conf/train.yaml``'s defaults (applied in that order, whatever
+#: their order on the command line)
+OPTIONAL_GROUPS = ("experiment", "hparams_search", "debug")
+
+
+#: Trainer flags that ``conf/trainer/default.yaml`` lists (once only settable with ``+trainer.NAME=``)
+TRAINER_FLAGS = (
+    "max_time", "max_steps", "limit_train_batches", "limit_val_batches", "limit_test_batches",
+    "val_check_interval", "check_val_every_n_epoch", "log_every_n_steps", "accumulate_grad_batches",
+    "gradient_clip_val",
+)  # fmt: skip
+
+
+def normalize_group_overrides(args: Sequence[str]) -> list[str]:
+    """Command-line arguments with ``+experiment=X`` / ``+hparams_search=X`` / ``+debug=X`` spelt
+    ``experiment=X`` ...: these groups have a ``null`` entry in ``conf/train.yaml``'s defaults (so the order
+    of ``experiment=`` and ``debug=`` on the command line does not matter), and Hydra refuses to append
+    (``+``) a group that the defaults already list. The ``+`` spelling of earlier command lines keeps
+    working through this; so does ``+trainer.max_time=...`` for the :data:`TRAINER_FLAGS` the trainer
+    configs now list (Hydra refuses to append a key that exists)."""
+    prefixes = [f"+{group}=" for group in OPTIONAL_GROUPS] + [f"+trainer.{flag}=" for flag in TRAINER_FLAGS]
+    return [arg[1:] if any(arg.startswith(p) for p in prefixes) else arg for arg in args]
+
+
+def resume_run_folder(run_dir: str | None, ckpt_path: str | None, default: str) -> str:
+    """The folder of a training run (``hydra.run.dir`` of ``conf/hydra/train.yaml``): ``run_dir`` when
+    given; the run that holds ``ckpt_path`` when it is a file inside a ``checkpoints/`` folder (a resumed
+    run writes into its own folder); else ``default`` (a new dated folder)."""
+    if run_dir not in (None, "", "None"):
+        return str(run_dir)
+    if ckpt_path not in (None, "", "None", "last", "auto"):
+        path = Path(str(ckpt_path))
+        if path.parent.name == "checkpoints":
+            return str(path.parent.parent)
+    return default
+
+
+def register_resolvers() -> None:
+    """OmegaConf resolvers of the configs (``${resume_run_folder:...}``); idempotent."""
+    if not OmegaConf.has_resolver("resume_run_folder"):
+        OmegaConf.register_new_resolver("resume_run_folder", resume_run_folder)
+
+
+def route_lightning_logs() -> None:
+    """Lightning adds its own console handler to the ``lightning`` loggers; under Hydra (whose root handlers
+    print and write ``<task>.log``) every line would show twice. Drop those console handlers and let the
+    records propagate to the root handlers. No-op while the root logger has no handler."""
+    if not logging.getLogger().handlers:
+        return
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        lg = logging.getLogger(name)
+        for handler in list(lg.handlers):
+            if type(handler) is logging.StreamHandler:
+                lg.removeHandler(handler)
+        lg.propagate = True
 
 
 def rank_zero() -> bool:
@@ -119,13 +178,17 @@ def print_config_tree(
     if rank_zero():
         rich.print(tree)
         if save_to is not None:
-            console = Console(record=True, width=120)
+            console = Console(file=io.StringIO(), record=True, width=120)  # records, prints nothing
             console.print(tree)
             atomic_write_text(save_to, console.export_text())
 
 
 def extras(cfg: DictConfig) -> None:
-    """Optional conveniences before the task (``cfg.extras``): silence Python warnings, print the config."""
+    """Optional conveniences before the task (``cfg.extras``): silence Python warnings, print the config;
+    logs what a ``debug=`` config changed beyond its purpose (``debug_note``)."""
+    note = cfg.get("debug_note")
+    if note:
+        log.warning("debug config: %s", note)
     opts = cfg.get("extras")
     if not opts:
         return
@@ -152,3 +215,6 @@ def get_metric_value(metric_dict: Mapping[str, Any], metric_name: str | None) ->
     value = float(value.item() if hasattr(value, "item") else value)
     log.info("optimized metric %s = %s", metric_name, value)
     return value
+
+
+register_resolvers()
