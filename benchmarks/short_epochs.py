@@ -30,12 +30,12 @@ import time
 import warnings
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
 import numpy as np
 from lightning.pytorch.callbacks import Callback
 
 from src.utils.hydra_utils import set_project_root
+
+ROOT = Path(__file__).resolve().parents[1]
 
 os.environ.setdefault("PROJECT_ROOT", str(ROOT))
 os.environ["WANDB_MODE"] = "disabled"
