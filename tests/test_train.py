@@ -86,7 +86,8 @@ def test_resume_continues_the_run_its_folder_wandb_run_and_best_model(tmp_path, 
     assert math.isfinite(metrics["val/psnr_y"])
     assert cfg2.logger.wandb.id == run_id and trainer.loggers[0].experiment.id == run_id
     assert len(list((run / "wandb").glob("offline-run-*"))) == 2  # two attempts ...
-    assert {p.name.rsplit("-", 1)[-1] for p in (run / "wandb").glob("offline-run-*")} == {run_id}  # one run
+    # offline-run-<date>_<time>-<id>, with a "-<n>" suffix when both attempts start within the same second
+    assert {p.name.split("-")[3] for p in (run / "wandb").glob("offline-run-*")} == {run_id}  # one run
     # best-model tracking continued (its score came back from the checkpoint: no "dirpath has changed")
     ckpt_cb = trainer.checkpoint_callback
     assert (
@@ -256,7 +257,7 @@ def test_sigkill_mid_epoch_then_resume_continues_steps_metrics_and_wandb_run(tmp
     # one run folder (none under logs/), one wandb run (two offline attempts with the same id)
     assert not (logs / "train").exists()
     attempts = sorted((run / "wandb").glob("offline-run-*"))
-    assert len(attempts) == 2 and all(p.name.endswith(run_id) for p in attempts)
+    assert len(attempts) == 2 and all(p.name.split("-")[3] == run_id for p in attempts)
     assert yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text())[-1] == f"ckpt_path={last}"
     final = torch.load(last, map_location="cpu", weights_only=False)
     assert final["epoch"] == epochs - 1 and final["global_step"] == 2 * per_epoch * epochs
