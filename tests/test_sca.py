@@ -159,17 +159,7 @@ def bundled_rgb(name: str) -> np.ndarray:
     return bundled_photos([name])[name]
 
 
-#: the clean-decode check of every bundled photo; motorcycle (missing from this test before the photo list
-#: became one) shows a false break of ``dc`` at 768x384 4:4:4: an open SCA bug, kept visible here
-CLEAN_CASES = [
-    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="false dc break on a clean decode"))
-    if n == "motorcycle"
-    else n
-    for n in BUNDLED_PHOTOS
-]
-
-
-@pytest.mark.parametrize("name", CLEAN_CASES)
+@pytest.mark.parametrize("name", BUNDLED_PHOTOS)
 def test_clean_decodes_come_back_unchanged_at_every_size(name):
     """SCA is the identity on an uncorrupted decode, at every size and layout: no false breaks (narrow
     images, noise-like or flat content: any shift fits there) and no detail judged garbage (a star is
@@ -177,7 +167,7 @@ def test_clean_decodes_come_back_unchanged_at_every_size(name):
     rgb = bundled_rgb(name)
     for w, h in CLEAN_SIZES:
         small = upscale(rgb, w, h)
-        for subsampling in ("4:2:0", "4:4:4"):
+        for subsampling in ("4:2:0", "4:4:4", "4:2:2"):
             dec = decode(encode_jpeg(small, quality=75, subsampling=subsampling))
             want = dec.to_rgb()
             for method in ("dc", "dc_thumb"):
@@ -186,6 +176,24 @@ def test_clean_decodes_come_back_unchanged_at_every_size(name):
                 where = f"{name} {w}x{h} {subsampling} {method}: {result.segments[:3]} {result.garbage[:3]}"
                 assert np.array_equal(got, want), where
                 assert result.trust.min() == 1.0, where
+
+
+def test_trailing_bytes_after_the_scan_are_no_evidence(street):
+    """Real camera files carry bytes (with markers) after the scan: an intact stream still comes back as
+    its decode, with the header thumbnail too; the same bytes inside the MCU data are damage."""
+    from src.sca.evidence import stream_damaged
+
+    data = encode_jpeg(street, quality=75)
+    assert data.endswith(b"\xff\xd9")
+    padded = data[:-2] + b"\x00\xff\xe1\x12\x34" * 50 + b"\xff\xd9"
+    dec = decode(padded)
+    assert dec.count("spurious_marker") > 0 and not stream_damaged(dec)
+    for method in ("dc", "dc_thumb"):
+        result = compensate(dec, None, method)
+        assert np.array_equal(result.rgb8, dec.to_rgb()) and result.trust.min() == 1.0
+        assert result.garbage == [] and len(result.segments) == 1
+    mid = len(data) - 3000  # inside the scan: a marker an encoder would have stuffed
+    assert stream_damaged(decode(data[:mid] + b"\xff\xe1" + data[mid:]))
 
 
 def test_small_images_lightly_corrupted_gain_over_the_robust_decode():

@@ -4,7 +4,8 @@ Methods: ``none`` (the robust decode, clipped), ``paper`` (the Two-ACIR SCA, see
 ``dc`` (ours, self-only: segments, joint offsets, interpolation fill) and ``dc_thumb`` (ours with the
 header thumbnail as an absolute anchor, for garbage detection and as the fill). Everything before the
 final colour conversion works on the decoded YCbCr planes, unclipped, in whole MCUs (the DC domain);
-clipping happens once at the end.
+clipping happens once at the end. ``dc`` / ``dc_thumb`` leave a decode without decoder evidence of damage
+(``src.sca.evidence``) as it is: an intact file comes back bit-identical.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import dataclasses
 import numpy as np
 
 from src.sca.errors import SCAError
+from src.sca.evidence import stream_damaged
 from src.sca.fill import fill_holes
 from src.sca.refit import RefitParams, extend_into_gaps, judge_garbage, place_segments, refit_offsets
 from src.sca.segment import SegmentParams, segment_stream
@@ -116,6 +118,13 @@ def compensate(
             thumb = thumbnail_reference(
                 np.asarray(thumbnail), planes, int(decoded.width), int(decoded.height), rows, cols
             )
+    if not stream_damaged(decoded):
+        # do no harm: without decoder evidence of damage the decode is the answer (see src.sca.evidence)
+        out = compensate(decoded, None, "none", upsample=upsample)
+        out.method = method
+        out.mcu_source = np.arange(n, dtype=np.int64)
+        out.mcu_offsets = np.zeros((n, len(planes)), np.float32)
+        return out
     ncomp = len(planes)
     steps = _steps(decoded, ncomp)
     feats = mcu_features(planes, rows, cols, getattr(decoded, "dc", None), steps)
