@@ -109,6 +109,25 @@ def test_clean_decode_is_left_alone(clean):
         assert np.array_equal(np.rint(result.rgb * 255).astype(np.uint8), clean.to_rgb())
 
 
+@pytest.mark.parametrize("delta", [3, -2])
+def test_hidden_offset_only_change_is_split(clean, delta):
+    """A hit that only changes a DC predictor by a few levels (no garbage, no shift: invisible online in
+    textured content) is found on the corrected canvas, so that it does not bias every later offset."""
+    cols = clean.mcu_cols
+    hits = [
+        Hit(5 * cols + 17, 2, 4, (37, -12, 20)),
+        Hit(12 * cols + 40, 0, 0, (delta, 0, 0)),
+        Hit(20 * cols + 5, 1, 3, (-25, 8, 4)),
+    ]
+    bad, truth = corrupt_decoded(clean, hits, np.random.default_rng(7))
+    result = compensate(bad, None, "dc")
+    check_exact(result, truth, steps_of(clean), missed_per_hit=12)
+    without = compensate(bad, None, "dc", offset_steps=False)
+    shown = without.mcu_source >= 0
+    err = np.abs(without.mcu_offsets[shown, 0] - truth.offset[without.mcu_source[shown], 0])
+    assert err.max() >= abs(delta) - 1  # the case is real: without the split, later offsets are off
+
+
 def test_first_row_and_wrap_shift(clean, street):
     """A hit in the first MCU row (no row above: the look-ahead probes decide) and one at a row end."""
     cols = clean.mcu_cols

@@ -14,6 +14,7 @@ import dataclasses
 
 import numpy as np
 
+from src.sca.consistency import find_offset_steps, split_segments
 from src.sca.errors import SCAError
 from src.sca.evidence import stream_damaged
 from src.sca.fill import fill_holes
@@ -26,7 +27,7 @@ from src.sca.types import Compensated, Segment
 SCA_METHODS = ("none", "paper", "dc", "dc_thumb")
 _SEG_FIELDS = {f.name for f in dataclasses.fields(SegmentParams)}
 _REFIT_FIELDS = {f.name for f in dataclasses.fields(RefitParams)}
-_OTHER_OPTIONS = {"upsample", "refit", "detect_garbage", "end_check"}
+_OTHER_OPTIONS = {"upsample", "refit", "detect_garbage", "end_check", "offset_steps"}
 
 
 def _planes_to_rgb(planes: list[np.ndarray], decoded, upsample: str, clip: bool = False) -> np.ndarray:
@@ -138,6 +139,14 @@ def compensate(
     src, seg_of = place_segments(segs, n)
     if other.get("refit", True) and len(segs):
         offs = refit_offsets(feats, segs, offs, src, seg_of, cols, steps, thumb, ref_p, status)
+        for _ in range(2 if other.get("offset_steps", True) else 0):
+            # hidden offset-only changes, seen on the corrected canvas (src.sca.consistency)
+            splits = find_offset_steps(feats, segs, offs, src, seg_of, cols, steps)
+            if not splits:
+                break
+            segs, offs = split_segments(segs, offs, splits)
+            src, seg_of = place_segments(segs, n)
+            offs = refit_offsets(feats, segs, offs, src, seg_of, cols, steps, thumb, ref_p, status)
     near = _near_breaks(garb, segs, src, n, ref_p)
     extend = ref_p.max_extend if ref_p.max_extend is not None else (8 if thumb is not None else 0)
     if other.get("detect_garbage", True) and extend > 0 and len(segs):
