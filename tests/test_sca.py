@@ -128,6 +128,36 @@ def test_hidden_offset_only_change_is_split(clean, delta):
     assert err.max() >= abs(delta) - 1  # the case is real: without the split, later offsets are off
 
 
+@pytest.fixture(scope="module")
+def motorcycle_1k():
+    """The motorcycle photo (textured from its top edge) at 1024x512: the paper preset's clean file."""
+    corruptor = Corruptor.from_preset("paper")
+    jpeg = corruptor.encode(upscale(bundled_rgb("motorcycle"), 1024, 512))
+    return corruptor, jpeg, decode(jpeg)
+
+
+def one_flip_at(corruptor, jpeg: bytes, clean, mcu: int):
+    """The file with one ciphertext bit flipped inside the data of MCU ``mcu`` (CBC: 16 garbage bytes)."""
+    from src.corruption.jpeg_markers import scan_extent
+
+    start, _ = scan_extent(jpeg)
+    byte = start + (int(clean.mcu_bitpos.reshape(-1)[mcu]) + 20) // 8  # stuffing shifts it by a few bytes
+    return decode(corruptor.apply(jpeg, np.array([[byte // 512, byte % 512, 3]])))
+
+
+@pytest.mark.parametrize("col", [12, 22, 31, 41, 50, 60])
+def test_single_flip_in_the_first_row_is_located(motorcycle_1k, col):
+    """A hit in MCU row 0 (only the left neighbour online; the break used to land where a spurious search
+    fired, 4-33 MCUs early here) is placed within 3 MCUs, self-only: from the row below."""
+    corruptor, jpeg, clean = motorcycle_1k
+    bad = one_flip_at(corruptor, jpeg, clean, col)
+    truth = true_alignment(bad, clean)
+    first = int(np.flatnonzero(truth.true_pos != np.arange(truth.true_pos.size))[0])
+    result = compensate(bad, None, "dc")
+    breaks = [s.start_mcu for s in result.segments[1:]] + [a for a, _ in result.garbage]
+    assert abs(min(breaks) - first) <= 3, (first, result.segments[:4], result.garbage[:4])
+
+
 def test_first_row_and_wrap_shift(clean, street):
     """A hit in the first MCU row (no row above: the look-ahead probes decide) and one at a row end."""
     cols = clean.mcu_cols

@@ -14,12 +14,12 @@ import dataclasses
 
 import numpy as np
 
-from src.sca.consistency import find_offset_steps, split_segments
+from src.sca.consistency import find_offset_steps, refine_first_row, split_segments
 from src.sca.errors import SCAError
 from src.sca.evidence import stream_damaged
 from src.sca.fill import fill_holes
 from src.sca.refit import RefitParams, extend_into_gaps, judge_garbage, place_segments, refit_offsets
-from src.sca.segment import SegmentParams, segment_stream
+from src.sca.segment import SegmentParams, comp_vector, segment_stream
 from src.sca.thumbnail import decode_thumbnail, thumbnail_reference
 from src.sca.tiles import mcu_features, relayout
 from src.sca.types import Compensated, Segment
@@ -27,7 +27,7 @@ from src.sca.types import Compensated, Segment
 SCA_METHODS = ("none", "paper", "dc", "dc_thumb")
 _SEG_FIELDS = {f.name for f in dataclasses.fields(SegmentParams)}
 _REFIT_FIELDS = {f.name for f in dataclasses.fields(RefitParams)}
-_OTHER_OPTIONS = {"upsample", "refit", "detect_garbage", "end_check", "offset_steps"}
+_OTHER_OPTIONS = {"upsample", "refit", "detect_garbage", "end_check", "offset_steps", "first_row"}
 
 
 def _planes_to_rgb(planes: list[np.ndarray], decoded, upsample: str, clip: bool = False) -> np.ndarray:
@@ -139,6 +139,16 @@ def compensate(
     src, seg_of = place_segments(segs, n)
     if other.get("refit", True) and len(segs):
         offs = refit_offsets(feats, segs, offs, src, seg_of, cols, steps, thumb, ref_p, status)
+        if other.get("first_row", True):
+            # a hit in the first MCU row, placed from the row below (src.sca.consistency)
+            segs2, offs2, garb2 = refine_first_row(
+                feats, segs, offs, garb, src, seg_of, cols, steps, *_cost_weights(ref_p, ncomp),
+                seg_p.garbage_cost, seg_p.max_garbage,
+            )  # fmt: skip
+            if segs2 is not segs:
+                segs, offs, garb = segs2, offs2, garb2
+                src, seg_of = place_segments(segs, n)
+                offs = refit_offsets(feats, segs, offs, src, seg_of, cols, steps, thumb, ref_p, status)
         for _ in range(2 if other.get("offset_steps", True) else 0):
             # hidden offset-only changes, seen on the corrected canvas (src.sca.consistency)
             splits = find_offset_steps(feats, segs, offs, src, seg_of, cols, steps)
@@ -170,6 +180,14 @@ def compensate(
     return Compensated(
         rgb, trust, segments, garbage, method, source, off_at, rgb8 if rgb8.dtype == np.uint8 else None
     )
+
+
+def _cost_weights(p: RefitParams, ncomp: int):
+    """(comp weight, tau floor, tau k, truncation) of the continuity costs, per component."""
+    return (
+        comp_vector(p.comp_weight, ncomp), comp_vector(p.tau_floor, ncomp), comp_vector(p.tau_k, ncomp),
+        float(p.truncate),
+    )  # fmt: skip
 
 
 def _end_shift(status: np.ndarray) -> int | None:

@@ -22,6 +22,8 @@ import numpy as np
 
 from src.sca.tiles import McuFeatures
 
+DEBUG = False
+
 
 def vertical_jumps(f: McuFeatures, src: np.ndarray, off_at: np.ndarray, cols: int) -> np.ndarray:
     """float64 (N, ncomp): median over the edge pixels of each output MCU's top edge minus the bottom edge
@@ -138,3 +140,129 @@ def split_segments(segs: np.ndarray, offs: np.ndarray, splits) -> tuple[np.ndarr
     return np.asarray(out_s, np.int64).reshape(-1, 3), np.asarray(out_o, offs.dtype).reshape(
         -1, offs.shape[1]
     )
+
+
+def _vertical_cost(f: McuFeatures, a, oa, b, ob, w, tfl, tauk, trunc) -> np.ndarray:
+    """float64 (K,): truncated, texture-normalised mean |jump| between the bottom edges of decoded MCUs
+    ``a`` (offsets ``oa``, (K, ncomp)) and the top edges of decoded MCUs ``b`` below them (``ob``),
+    weighted over components by ``w``."""
+    ncomp = oa.shape[1]
+    num = np.zeros(a.size)
+    for c in range(ncomp):
+        sel = f.e_comp == c
+        top, top2 = f.top[b][:, sel], f.top2[b][:, sel]
+        bot, bot2 = f.bot[a][:, sel], f.bot2[a][:, sel]
+        jump = (top - ob[:, c : c + 1]) - (bot - oa[:, c : c + 1]) - 0.5 * ((bot - bot2) + (top2 - top))
+        u = np.abs(jump).mean(axis=1) / (tfl[c] + tauk[c] * f.tex_bot[a, c])
+        num += w[c] * np.minimum(u, trunc)
+    return num / w.sum()
+
+
+def _raw_jumps(f: McuFeatures, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """float64 (K, E): slope-corrected jump per edge pixel from the bottom edge of decoded MCUs ``a`` to the
+    top edge of decoded MCUs ``b`` (raw decoded values, no offsets)."""
+    top, top2, bot, bot2 = f.top[b], f.top2[b], f.bot[a], f.bot2[a]
+    return (top - bot) - 0.5 * ((bot - bot2) + (top2 - top)).astype(np.float64)
+
+
+def _jump_cost(jump: np.ndarray, level: np.ndarray, f: McuFeatures, a, w, tfl, tauk, trunc) -> np.ndarray:
+    """float64 (K,): truncated, texture-normalised mean |jump - level| (level (K, ncomp) or (ncomp,))."""
+    level = np.broadcast_to(level, (jump.shape[0], w.size))
+    num = np.zeros(jump.shape[0])
+    for c in range(w.size):
+        sel = f.e_comp == c
+        u = np.abs(jump[:, sel] - level[:, c : c + 1]).mean(axis=1) / (tfl[c] + tauk[c] * f.tex_bot[a, c])
+        num += w[c] * np.minimum(u, trunc)
+    return num / w.sum()
+
+
+def refine_first_row(
+    f: McuFeatures,
+    segs: np.ndarray,
+    offs: np.ndarray,
+    garb: np.ndarray,
+    src: np.ndarray,
+    seg_of: np.ndarray,
+    cols: int,
+    steps: np.ndarray,
+    w: np.ndarray,
+    tfl: np.ndarray,
+    tauk: np.ndarray,
+    trunc: float,
+    hole_cost: float,
+    max_garbage: int,
+):
+    """Re-place the break of a hit in the first MCU row from below: where the vertical jump profile changes.
+
+    Online, a first-row MCU can only be compared with its left neighbour and look-ahead probes, so a hit
+    there lands wherever a spurious search fired, and the wrong band copies itself down. With the hit in
+    row 0 at output e (h outputs lost or garbled) and the content after it shifted by s, row 1 is decoded
+    MCUs j + cols + s. The jump from decoded MCU j (j < e, the first segment: offset 0) down to it is the
+    new offset o plus content, the same for every such column; the jump from decoded j + s (j >= e + h)
+    down to it is content only (both carry o). So for each candidate shift (those of the long segments that
+    start in the first two rows, where the online pass put the hit) the break (e, h) minimising
+    sum_{j<e} cost(jump_j - o(e)) + sum_{j>=e+h} cost(jump'_j) + hole_cost * h, with o(e) the median jump
+    of the columns before e, is found; it replaces the current first row (segments before the candidate's
+    are dropped, the candidate starts at decoded e + h + s with offsets o(e)) when it is cheaper than the
+    current first row under the same measure (the current offsets). Nothing here uses the offsets the
+    online pass estimated after the hit (they were fitted on the misplaced break). Returns (segs, offs,
+    garb), unchanged when nothing is better.
+    """
+    n = src.size
+    if len(segs) < 2 or n < 2 * cols or segs[0, 0] != 0 or segs[0, 2] != 0 or np.any(offs[0] != 0):
+        return segs, offs, garb
+    j = np.arange(cols)
+    ncomp = offs.shape[1]
+    # the current first row against what is shown under it
+    b = src[j + cols]
+    ref_ok = b >= 0
+    b = np.maximum(b, 0)
+    shown = src[j] >= 0
+    a = np.maximum(src[j], 0)
+    lvl = (offs[np.maximum(seg_of[j + cols], 0)] - offs[np.maximum(seg_of[j], 0)]).astype(np.float64)
+    cost = _jump_cost(_raw_jumps(f, a, b), lvl, f, a, w, tfl, tauk, trunc)
+    cur = np.where(shown, np.where(ref_ok, cost, 0.0), hole_cost)
+    best = (float(cur.sum()) - 1e-9, -1, -1, -1, None)
+    tried = set()
+    for k in range(1, len(segs)):
+        if segs[k, 0] - segs[k, 2] >= 2 * cols:
+            break
+        s_k = int(segs[k, 2])
+        if segs[k, 1] - segs[k, 0] < cols or s_k in tried:
+            continue
+        tried.add(s_k)
+        b_k = j + cols + s_k
+        rk_ok = (b_k >= 0) & (b_k < n)
+        b_k = np.clip(b_k, 0, n - 1)
+        jump_old = _raw_jumps(f, j, b_k)
+        a_new = np.clip(j + s_k, 0, n - 1)
+        r_new = _jump_cost(_raw_jumps(f, a_new, b_k), np.zeros(ncomp), f, a_new, w, tfl, tauk, trunc)
+        r_new = np.where(rk_ok & (j + s_k >= 0), r_new, trunc)
+        c_new = np.concatenate([[0.0], np.cumsum(r_new)])
+        # per-column offset estimate of the old part: median jump per component
+        med = np.stack([np.median(jump_old[:, f.e_comp == c], axis=1) for c in range(ncomp)], axis=1)
+        for e in range(1, cols + 1):
+            o_e = np.round(np.median(med[:e], axis=0) / steps) * steps
+            c_old = float(_jump_cost(jump_old[:e], o_e, f, j[:e], w, tfl, tauk, trunc).sum())
+            for h in range(max(0, -s_k), min(max_garbage, cols - e) + 1):
+                if e + h + s_k < 1:
+                    continue
+                total = c_old + (c_new[cols] - c_new[e + h]) + hole_cost * h
+                if total < best[0]:
+                    best = (total, e, h, k, o_e)
+    if best[1] < 0:
+        return segs, offs, garb
+    _, e, h, k, o_e = best
+    s_k = int(segs[k, 2])
+    a0 = e + h + s_k  # decoded start of the new segment
+    if a0 > segs[k, 1] - 1:
+        return segs, offs, garb
+    new_s = np.asarray([[0, e, 0], [a0, int(segs[k, 1]), s_k]], np.int64)
+    new_o = np.asarray([offs[0], o_e], offs.dtype)
+    segs2 = np.concatenate([new_s, segs[k + 1 :]])
+    offs2 = np.concatenate([new_o, offs[k + 1 :]])
+    g = garb.reshape(-1, 2)
+    g = g[g[:, 0] >= segs[k, 1]]
+    if a0 > e:
+        g = np.concatenate([np.asarray([[e, a0]], np.int64), g])
+    return segs2, offs2, g
