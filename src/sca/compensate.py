@@ -14,7 +14,7 @@ import dataclasses
 
 import numpy as np
 
-from src.sca.consistency import find_offset_steps, refine_first_row, split_segments
+from src.sca.consistency import find_offset_steps, refine_first_row, revisit_shifts, split_segments
 from src.sca.errors import SCAError
 from src.sca.evidence import stream_damaged
 from src.sca.fill import fill_holes
@@ -27,7 +27,15 @@ from src.sca.types import Compensated, Segment
 SCA_METHODS = ("none", "paper", "dc", "dc_thumb")
 _SEG_FIELDS = {f.name for f in dataclasses.fields(SegmentParams)}
 _REFIT_FIELDS = {f.name for f in dataclasses.fields(RefitParams)}
-_OTHER_OPTIONS = {"upsample", "refit", "detect_garbage", "end_check", "offset_steps", "first_row"}
+_OTHER_OPTIONS = {
+    "upsample",
+    "refit",
+    "detect_garbage",
+    "end_check",
+    "offset_steps",
+    "first_row",
+    "revisit_shifts",
+}
 
 
 def _planes_to_rgb(planes: list[np.ndarray], decoded, upsample: str, clip: bool = False) -> np.ndarray:
@@ -147,6 +155,21 @@ def compensate(
             )  # fmt: skip
             if segs2 is not segs:
                 segs, offs, garb = segs2, offs2, garb2
+                src, seg_of = place_segments(segs, n)
+                offs = refit_offsets(feats, segs, offs, src, seg_of, cols, steps, thumb, ref_p, status)
+        if other.get("revisit_shifts", True):
+            # every shift change judged on the finished canvas, above and below (src.sca.consistency)
+            segs, offs, changed = revisit_shifts(
+                feats,
+                segs,
+                offs,
+                n,
+                cols,
+                steps,
+                *_cost_weights(ref_p, ncomp),
+                lambda s: place_segments(s, n),
+            )
+            if changed:
                 src, seg_of = place_segments(segs, n)
                 offs = refit_offsets(feats, segs, offs, src, seg_of, cols, steps, thumb, ref_p, status)
         for _ in range(2 if other.get("offset_steps", True) else 0):

@@ -266,3 +266,75 @@ def refine_first_row(
     if a0 > e:
         g = np.concatenate([np.asarray([[e, a0]], np.int64), g])
     return segs2, offs2, g
+
+
+def _model_cost(f: McuFeatures, i, s, k, src, seg_of, off_at, cols, steps, w, tfl, tauk, trunc):
+    """(mean cost, offsets) of decoded MCUs ``i`` of segment k placed with shift ``s`` on the canvas: vertical
+    continuity with the shown MCUs of other segments above and below them, the segment's offsets fitted as
+    the median of those jumps (whole DC steps); (inf, None) without any such neighbour."""
+    n = src.size
+    j = i - s
+    inside = (j >= 0) & (j < n)
+    i, j = i[inside], j[inside]
+    ja, jb = j - cols, j + cols
+    up = (ja >= 0) & (src[np.clip(ja, 0, n - 1)] >= 0) & (seg_of[np.clip(ja, 0, n - 1)] != k)
+    dn = (jb < n) & (src[np.clip(jb, 0, n - 1)] >= 0) & (seg_of[np.clip(jb, 0, n - 1)] != k)
+    if up.sum() + dn.sum() == 0:
+        return np.inf, None
+    ju = _raw_jumps(f, src[ja[up]], i[up])
+    jd = _raw_jumps(f, i[dn], src[jb[dn]])
+    ncomp = off_at.shape[1]
+    est = []
+    for c in range(ncomp):
+        sel = f.e_comp == c
+        obs = np.concatenate([
+            np.median(ju[:, sel], axis=1) + off_at[ja[up], c],
+            off_at[jb[dn], c] - np.median(jd[:, sel], axis=1),
+        ])  # fmt: skip
+        est.append(np.round(np.median(obs) / steps[c]) * steps[c])
+    o = np.asarray(est)
+    cu = _jump_cost(ju, o[None, :] - off_at[ja[up]], f, src[ja[up]], w, tfl, tauk, trunc)
+    cd = _jump_cost(jd, off_at[jb[dn]] - o[None, :], f, i[dn], w, tfl, tauk, trunc)
+    return float(np.concatenate([cu, cd]).mean()), o
+
+
+def revisit_shifts(
+    f: McuFeatures,
+    segs: np.ndarray,
+    offs: np.ndarray,
+    n: int,
+    cols: int,
+    steps: np.ndarray,
+    w: np.ndarray,
+    tfl: np.ndarray,
+    tauk: np.ndarray,
+    trunc: float,
+    place,
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """2-D check of every shift change on the finished canvas: a segment whose shift differs from its
+    predecessor's is placed both ways (its own shift, the predecessor's), each scored by the vertical
+    continuity with the other segments' MCUs above AND below it (the online pass only saw the rows above,
+    so a wrong band could propagate down), on at most its first two MCU rows (bounded per segment). The
+    predecessor's shift is kept unless the segment's own explains its neighbours better: in flat content
+    any shift fits, and a change without evidence is no change. ``place(segs) -> (src, seg_of)``.
+    Returns (segs, offs, changed)."""
+    segs, offs = segs.copy(), offs.copy()
+    src, seg_of = place(segs)
+    changed = False
+    for k in range(1, len(segs)):
+        s_cur, s_prev = int(segs[k, 2]), int(segs[k - 1, 2])
+        if s_cur == s_prev:
+            continue
+        a, b = int(segs[k, 0]), int(segs[k, 1])
+        i = np.arange(a, min(b, a + 2 * cols))
+        off_at = np.zeros((n, offs.shape[1]))
+        shown = seg_of >= 0
+        off_at[shown] = offs[seg_of[shown]]
+        c_cur, _ = _model_cost(f, i, s_cur, k, src, seg_of, off_at, cols, steps, w, tfl, tauk, trunc)
+        c_prev, o_prev = _model_cost(f, i, s_prev, k, src, seg_of, off_at, cols, steps, w, tfl, tauk, trunc)
+        if o_prev is not None and c_prev <= c_cur:
+            segs[k, 2] = s_prev
+            offs[k] = o_prev
+            src, seg_of = place(segs)
+            changed = True
+    return segs, offs, changed
