@@ -297,11 +297,12 @@ def print_quality(runs: dict[str, dict]) -> None:
     n = len(first["records"])
     print(f"{n} corrupted images, mean {np.mean([r['hits'] for r in first['records']]):.1f} bit errors each")
     print("Y-PSNR mean / p10 / worst file (dB); cbcr: Cb/Cr PSNR mean; trusted: share of the remaining")
-    print("squared Y error in trusted pixels (mean over files); ms: SCA process time per image (median)")
+    print("squared Y error in trusted pixels (mean over files); ms: SCA process time per image (median);")
+    print("<none: files more than 0.1 dB below the robust decode (first size)")
     for g in groups:
         print(f"\n== {g}")
         head = "  ".join(f"{s + ' mean p10 worst':>44s}" for s in sizes)
-        print(f"{'run':5s} {'method':9s} {head}   cbcr trusted     ms")
+        print(f"{'run':5s} {'method':9s} {head}   cbcr trusted     ms <none")
         for tag, run in runs.items():
             recs = [r for r in run["records"] if g == "ALL" or r["group"] == g]
             names = [f"{r['name']}/s{r['seed']}" for r in recs]
@@ -316,7 +317,8 @@ def print_quality(runs: dict[str, dict]) -> None:
                 trs = f"{100 * np.mean(tr):6.1f}%" if tr else "      -"
                 ms = [r[m]["ms"] for r in recs if "ms" in r[m]]
                 mss = f"{np.median(ms):6.1f}" if ms else "     -"
-                print(f"{tag:5s} {m:9s} {cells}  {c:5.2f} {trs} {mss}")
+                below = sum(r[m]["y"][0] < r["none"]["y"][0] - 0.1 for r in recs) if "none" in recs[0] else 0
+                print(f"{tag:5s} {m:9s} {cells}  {c:5.2f} {trs} {mss} {below:5d}")
     if "ours" in runs and "base" in runs:
         ms = {t: {m: np.median([r[m]["ms"] for r in run["records"]]) for m in ("dc", "dc_thumb")
                   if m in run["records"][0]} for t, run in runs.items()}  # fmt: skip

@@ -158,6 +158,25 @@ def test_single_flip_in_the_first_row_is_located(motorcycle_1k, col):
     assert abs(min(breaks) - first) <= 3, (first, result.segments[:4], result.garbage[:4])
 
 
+def test_a_wrong_shift_band_is_judged_from_below_too():
+    """Online, each MCU is judged only against the restored rows above, so a wrong shift chosen in
+    ambiguous content copies itself down; re-judged on the finished canvas against the rows above and below
+    (motorcycle, 1024x512, paper preset, seed 0: 19 MCUs shown from the wrong place without it), self-only."""
+    from src.utils.images import resize_cover
+
+    sample = Corruptor.from_preset("paper").corrupt(
+        resize_cover(bundled_rgb("motorcycle"), (1024, 512)), seed=0
+    )
+    clean, bad = decode(sample.clean_jpeg), decode(sample.corrupted_jpeg)
+    truth = true_alignment(bad, clean)
+    census = {
+        on: alignment_census(compensate(bad, None, "dc", revisit_shifts=on), truth, steps_of(clean))
+        for on in (False, True)
+    }
+    assert census[False]["wrong_shift"] > 0, census  # the case is real
+    assert census[True]["wrong_shift"] == 0, census
+
+
 def test_first_row_and_wrap_shift(clean, street):
     """A hit in the first MCU row (no row above: the look-ahead probes decide) and one at a row end."""
     cols = clean.mcu_cols

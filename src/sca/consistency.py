@@ -18,11 +18,40 @@ Cost: O(N) per pass (cumulative sums), bounded by ``max_splits`` per pass.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
+from src.sca.segment import comp_bounds
 from src.sca.tiles import McuFeatures
 
 DEBUG = False
+
+
+@numba.njit(cache=True, nogil=True)
+def _row_medians_kernel(x, bounds, out):
+    scratch = np.empty(x.shape[1])
+    for r in range(x.shape[0]):
+        for c in range(bounds.size - 1):
+            cnt = 0
+            for k in range(bounds[c], bounds[c + 1]):  # insertion sort of a few dozen values
+                v = x[r, k]
+                m = cnt
+                while m > 0 and scratch[m - 1] > v:
+                    scratch[m] = scratch[m - 1]
+                    m -= 1
+                scratch[m] = v
+                cnt += 1
+            h = cnt >> 1
+            out[r, c] = scratch[h] if cnt & 1 else 0.5 * (scratch[h - 1] + scratch[h])
+
+
+def row_medians(x: np.ndarray, comp: np.ndarray, ncomp: int) -> np.ndarray:
+    """float64 (K, ncomp): the median of each row of ``x`` (K, E) over the columns of each component
+    (``comp``: int64 (E,) component of each column, grouped)."""
+    out = np.empty((x.shape[0], ncomp))
+    if x.shape[0]:
+        _row_medians_kernel(np.ascontiguousarray(x, np.float64), comp_bounds(comp, ncomp), out)
+    return out
 
 
 def vertical_jumps(f: McuFeatures, src: np.ndarray, off_at: np.ndarray, cols: int) -> np.ndarray:
@@ -35,13 +64,8 @@ def vertical_jumps(f: McuFeatures, src: np.ndarray, off_at: np.ndarray, cols: in
     j = np.arange(cols, n)
     ok = (src[j] >= 0) & (src[j - cols] >= 0)
     j = j[ok]
-    b, a = src[j], src[j - cols]
-    for c in range(ncomp):
-        sel = f.e_comp == c
-        top, top2 = f.top[b][:, sel], f.top2[b][:, sel]
-        bot, bot2 = f.bot[a][:, sel], f.bot2[a][:, sel]
-        jump = (top - bot) - 0.5 * ((bot - bot2) + (top2 - top))
-        out[j, c] = np.median(jump, axis=1) - (off_at[j, c] - off_at[j - cols, c])
+    med = row_medians(_raw_jumps(f, src[j - cols], src[j]), f.e_comp, ncomp)
+    out[j] = med - (off_at[j] - off_at[j - cols])
     return out
 
 
@@ -240,7 +264,7 @@ def refine_first_row(
         r_new = np.where(rk_ok & (j + s_k >= 0), r_new, trunc)
         c_new = np.concatenate([[0.0], np.cumsum(r_new)])
         # per-column offset estimate of the old part: median jump per component
-        med = np.stack([np.median(jump_old[:, f.e_comp == c], axis=1) for c in range(ncomp)], axis=1)
+        med = row_medians(jump_old, f.e_comp, ncomp)
         for e in range(1, cols + 1):
             o_e = np.round(np.median(med[:e], axis=0) / steps) * steps
             c_old = float(_jump_cost(jump_old[:e], o_e, f, j[:e], w, tfl, tauk, trunc).sum())
@@ -284,15 +308,10 @@ def _model_cost(f: McuFeatures, i, s, k, src, seg_of, off_at, cols, steps, w, tf
     ju = _raw_jumps(f, src[ja[up]], i[up])
     jd = _raw_jumps(f, i[dn], src[jb[dn]])
     ncomp = off_at.shape[1]
-    est = []
-    for c in range(ncomp):
-        sel = f.e_comp == c
-        obs = np.concatenate([
-            np.median(ju[:, sel], axis=1) + off_at[ja[up], c],
-            off_at[jb[dn], c] - np.median(jd[:, sel], axis=1),
-        ])  # fmt: skip
-        est.append(np.round(np.median(obs) / steps[c]) * steps[c])
-    o = np.asarray(est)
+    obs = np.concatenate([
+        row_medians(ju, f.e_comp, ncomp) + off_at[ja[up]], off_at[jb[dn]] - row_medians(jd, f.e_comp, ncomp),
+    ])  # fmt: skip
+    o = np.round(np.median(obs, axis=0) / steps) * steps
     cu = _jump_cost(ju, o[None, :] - off_at[ja[up]], f, src[ja[up]], w, tfl, tauk, trunc)
     cd = _jump_cost(jd, off_at[jb[dn]] - o[None, :], f, i[dn], w, tfl, tauk, trunc)
     return float(np.concatenate([cu, cd]).mean()), o
@@ -321,15 +340,17 @@ def revisit_shifts(
     segs, offs = segs.copy(), offs.copy()
     src, seg_of = place(segs)
     changed = False
+    off_at = None
     for k in range(1, len(segs)):
         s_cur, s_prev = int(segs[k, 2]), int(segs[k - 1, 2])
         if s_cur == s_prev:
             continue
         a, b = int(segs[k, 0]), int(segs[k, 1])
         i = np.arange(a, min(b, a + 2 * cols))
-        off_at = np.zeros((n, offs.shape[1]))
-        shown = seg_of >= 0
-        off_at[shown] = offs[seg_of[shown]]
+        if off_at is None:
+            off_at = np.zeros((n, offs.shape[1]))
+            shown = seg_of >= 0
+            off_at[shown] = offs[seg_of[shown]]
         c_cur, _ = _model_cost(f, i, s_cur, k, src, seg_of, off_at, cols, steps, w, tfl, tauk, trunc)
         c_prev, o_prev = _model_cost(f, i, s_prev, k, src, seg_of, off_at, cols, steps, w, tfl, tauk, trunc)
         if o_prev is not None and c_prev <= c_cur:
@@ -337,4 +358,5 @@ def revisit_shifts(
             offs[k] = o_prev
             src, seg_of = place(segs)
             changed = True
+            off_at = None
     return segs, offs, changed
