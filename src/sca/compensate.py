@@ -4,7 +4,8 @@ Methods: ``none`` (the robust decode, clipped), ``paper`` (the Two-ACIR SCA, see
 ``dc`` (ours, self-only: segments, joint offsets, interpolation fill) and ``dc_thumb`` (ours with the
 header thumbnail as an absolute anchor, for garbage detection and as the fill). Everything before the
 final colour conversion works on the decoded YCbCr planes, unclipped, in whole MCUs (the DC domain);
-clipping happens once at the end.
+clipping happens once at the end. ``dc`` / ``dc_thumb`` leave a decode without decoder evidence of damage
+(``src.sca.evidence``) as it is: an intact file comes back bit-identical.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import dataclasses
 
 import numpy as np
 
+from src.sca.consistency import find_offset_steps, refine_first_row, revisit_shifts, split_segments
 from src.sca.errors import SCAError
+from src.sca.evidence import stream_damaged
 from src.sca.fill import fill_holes
 from src.sca.refit import RefitParams, extend_into_gaps, judge_garbage, place_segments, refit_offsets
-from src.sca.segment import SegmentParams, segment_stream
+from src.sca.segment import SegmentParams, comp_vector, segment_stream
 from src.sca.thumbnail import decode_thumbnail, thumbnail_reference
 from src.sca.tiles import mcu_features, relayout
 from src.sca.types import Compensated, Segment
@@ -24,7 +27,15 @@ from src.sca.types import Compensated, Segment
 SCA_METHODS = ("none", "paper", "dc", "dc_thumb")
 _SEG_FIELDS = {f.name for f in dataclasses.fields(SegmentParams)}
 _REFIT_FIELDS = {f.name for f in dataclasses.fields(RefitParams)}
-_OTHER_OPTIONS = {"upsample", "refit", "detect_garbage", "end_check"}
+_OTHER_OPTIONS = {
+    "upsample",
+    "refit",
+    "detect_garbage",
+    "end_check",
+    "offset_steps",
+    "first_row",
+    "revisit_shifts",
+}
 
 
 def _planes_to_rgb(planes: list[np.ndarray], decoded, upsample: str, clip: bool = False) -> np.ndarray:
@@ -116,6 +127,13 @@ def compensate(
             thumb = thumbnail_reference(
                 np.asarray(thumbnail), planes, int(decoded.width), int(decoded.height), rows, cols
             )
+    if not stream_damaged(decoded):
+        # do no harm: without decoder evidence of damage the decode is the answer (see src.sca.evidence)
+        out = compensate(decoded, None, "none", upsample=upsample)
+        out.method = method
+        out.mcu_source = np.arange(n, dtype=np.int64)
+        out.mcu_offsets = np.zeros((n, len(planes)), np.float32)
+        return out
     ncomp = len(planes)
     steps = _steps(decoded, ncomp)
     feats = mcu_features(planes, rows, cols, getattr(decoded, "dc", None), steps)
@@ -129,6 +147,39 @@ def compensate(
     src, seg_of = place_segments(segs, n)
     if other.get("refit", True) and len(segs):
         offs = refit_offsets(feats, segs, offs, src, seg_of, cols, steps, thumb, ref_p, status)
+        if other.get("first_row", True):
+            # a hit in the first MCU row, placed from the row below (src.sca.consistency)
+            segs2, offs2, garb2 = refine_first_row(
+                feats, segs, offs, garb, src, seg_of, cols, steps, *_cost_weights(ref_p, ncomp),
+                seg_p.garbage_cost, seg_p.max_garbage,
+            )  # fmt: skip
+            if segs2 is not segs:
+                segs, offs, garb = segs2, offs2, garb2
+                src, seg_of = place_segments(segs, n)
+                offs = refit_offsets(feats, segs, offs, src, seg_of, cols, steps, thumb, ref_p, status)
+        if other.get("revisit_shifts", True):
+            # every shift change judged on the finished canvas, above and below (src.sca.consistency)
+            segs, offs, changed = revisit_shifts(
+                feats,
+                segs,
+                offs,
+                n,
+                cols,
+                steps,
+                *_cost_weights(ref_p, ncomp),
+                lambda s: place_segments(s, n),
+            )
+            if changed:
+                src, seg_of = place_segments(segs, n)
+                offs = refit_offsets(feats, segs, offs, src, seg_of, cols, steps, thumb, ref_p, status)
+        for _ in range(2 if other.get("offset_steps", True) else 0):
+            # hidden offset-only changes, seen on the corrected canvas (src.sca.consistency)
+            splits = find_offset_steps(feats, segs, offs, src, seg_of, cols, steps)
+            if not splits:
+                break
+            segs, offs = split_segments(segs, offs, splits)
+            src, seg_of = place_segments(segs, n)
+            offs = refit_offsets(feats, segs, offs, src, seg_of, cols, steps, thumb, ref_p, status)
     near = _near_breaks(garb, segs, src, n, ref_p)
     extend = ref_p.max_extend if ref_p.max_extend is not None else (8 if thumb is not None else 0)
     if other.get("detect_garbage", True) and extend > 0 and len(segs):
@@ -152,6 +203,14 @@ def compensate(
     return Compensated(
         rgb, trust, segments, garbage, method, source, off_at, rgb8 if rgb8.dtype == np.uint8 else None
     )
+
+
+def _cost_weights(p: RefitParams, ncomp: int):
+    """(comp weight, tau floor, tau k, truncation) of the continuity costs, per component."""
+    return (
+        comp_vector(p.comp_weight, ncomp), comp_vector(p.tau_floor, ncomp), comp_vector(p.tau_k, ncomp),
+        float(p.truncate),
+    )  # fmt: skip
 
 
 def _end_shift(status: np.ndarray) -> int | None:
