@@ -167,7 +167,7 @@ def _decode_with_header(data: bytes, hdr: JPEGHeader, strategy: str, opts: dict[
         cmp[sc.index, 4] = sc.td
         cmp[sc.index, 5] = 4 + sc.ta
     t = pack_tables(hdr.huffman)
-    tabs = (t.lut, t.maxcode, t.valptr, t.huffval, t.maxlen)
+    tabs = (t.lut, t.maxcode, t.valptr, t.huffval, t.maxlen, t.fast)
     qt = np.stack([q.astype(np.int64) for q in hdr.qtables])
 
     code = STRATEGIES[strategy]
