@@ -43,7 +43,21 @@ DEFAULT_OPTIONS: dict[str, Any] = {
 
 
 class Event(NamedTuple):
-    """Something the decoder noticed. ``mcu``: raster MCU index; ``bitpos``: bit in the unstuffed scan."""
+    """Something the decoder noticed. ``mcu``: raster MCU index; ``bitpos``: bit in the unstuffed scan
+    (-1: none). Kinds (``kind``), sorted by ``mcu``:
+
+    - ``extraneous_bytes`` (mcu 0, bitpos -1): stray bytes between header segments skipped (libjpeg's
+      "N extraneous bytes before marker"); the detail gives the count, the marker and the file offset;
+    - ``restart`` / ``restart_resync`` / ``lost_interval``: RSTn handling of DRI files (at the interval's
+      first MCU);
+    - ``retry`` / ``aligned_resync`` / ``retry_cap`` / ``retry_budget``: resynchronisation, at the MCU that
+      was decoded after the skipped bits;
+    - ``eof_fill`` / ``error_fill``: at the first filled MCU; that MCU and the rest of its restart interval
+      (or of the image) got no data (``MCU_LOST``);
+    - ``spurious_marker``: a non-RST marker removed from the scan, at the MCU being decoded there;
+    - ``no_eoi`` (last MCU): the file has no FFD9 after the scan (truncated);
+    - ``events_dropped``: more events than ``max_events`` (the rest are counted, not kept).
+    """
 
     kind: str
     mcu: int
@@ -247,6 +261,12 @@ def _decode_with_header(data: bytes, hdr: JPEGHeader, strategy: str, opts: dict[
         ev.sort(key=lambda e: e.mcu)
     if not hdr.has_eoi:
         ev.append(Event("no_eoi", nmcu - 1, nbytes * 8, "no FFD9 after the scan: the file is truncated"))
+    ev[:0] = [
+        Event(
+            "extraneous_bytes", 0, -1, f"{count} bytes before marker 0xff{code:02x} at file byte {at} skipped"
+        )
+        for at, count, code in hdr.extraneous
+    ]
 
     return Decoded(
         width=hdr.width, height=hdr.height, components=comps, mcu_cols=mcu_cols, mcu_rows=mcu_rows,
