@@ -251,6 +251,12 @@ def _decode_with_header(data: bytes, hdr: JPEGHeader, strategy: str, opts: dict[
     if mk_pos.size:
         decoded_at = np.flatnonzero(bitpos >= 0)
         sp = np.flatnonzero(spurious)
+        keep = max(0, int(opts["max_events"]) - len(ev))  # a flood of markers cannot flood the list
+        if sp.size > keep:
+            ev.append(
+                Event("events_dropped", nmcu - 1, -1, f"{sp.size - keep} spurious_marker events not kept")
+            )
+            sp = sp[:keep]
         where = np.searchsorted(bitpos[decoded_at], mk_pos[sp] * 8, side="right") - 1
         for idx, w in zip(sp.tolist(), where.tolist(), strict=True):
             m = int(decoded_at[w]) if w >= 0 else 0
