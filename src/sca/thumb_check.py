@@ -133,13 +133,20 @@ def grid_size(width: int, height: int, long_side: int) -> tuple[int, int]:
 
 
 def reference_grid(
-    image_luma: np.ndarray, trust: np.ndarray | None, long_side: int
+    image: np.ndarray, trust: np.ndarray | None, long_side: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(luma, weight) of the image on a grid of ``long_side`` px: area means; weight 1 where every pixel
-    is trusted (``trust`` float (H, W) in [0, 1], None: all), else 0."""
-    h, w = image_luma.shape
+    """(luma, weight) of the image (uint8 (H, W, 3) RGB, or float (H, W) luma) on a grid of ``long_side``
+    px: area means; weight 1 where every pixel is trusted (``trust`` float (H, W) in [0, 1], None: all),
+    else 0. An 8-bit RGB image is shrunk before the luma is taken (Pillow, in C: a few ms at 2K)."""
+    h, w = image.shape[:2]
     gw, gh = grid_size(w, h, long_side)
-    y = _area_resize(image_luma, gw, gh)
+    if image.ndim == 3 and image.dtype == np.uint8:
+        from PIL import Image
+
+        small = Image.fromarray(np.ascontiguousarray(image)).resize((gw, gh), Image.Resampling.BOX)
+        y = luma(np.asarray(small))
+    else:
+        y = _area_resize(luma(image), gw, gh)
     if trust is None:
         return y, np.ones_like(y)
     t = _area_resize(np.asarray(trust, np.float32), gw, gh)
@@ -195,8 +202,9 @@ class _Problem:
     pixel; a map is then scored by sampling the thumbnail's band-pass at the grid points (bilinear)."""
 
     def __init__(self, thumb_y: np.ndarray, ref: np.ndarray, weight: np.ndarray, start):
+        """ref: the reference grid's band-pass (:func:`_bandpass` with ``weight``)."""
         self.weight = weight
-        self.ref = _bandpass(ref, weight)
+        self.ref = ref
         gh, gw = ref.shape
         th, tw = thumb_y.shape
         kx, ky = max(abs(start[0]) * tw / gw, 1e-3), max(abs(start[1]) * th / gh, 1e-3)
@@ -220,13 +228,26 @@ class _Problem:
         m = inside * self.weight
         if m.sum() < 16:
             return -1.0, cover
-        vv, uu = np.meshgrid(v, u, indexing="ij")
-        vals = ndimage.map_coordinates(self.thumb, [vv, uu], order=1, mode="nearest")
+        vals = _lerp(_lerp(self.thumb, v, 0), u, 1)  # bilinear: separable for an axis-aligned map
         return _ncc(self.ref, vals, m), cover
 
     def objective(self, p) -> float:
         ncc, cover = self.score(p)
         return -(ncc * min(cover / MIN_COVERAGE, 1.0))
+
+
+def _lerp(a: np.ndarray, pos: np.ndarray, axis: int) -> np.ndarray:
+    """Linear interpolation of ``a`` along ``axis`` at positions ``pos`` (pixel units, edges repeated):
+    two gathers, no BLAS (whose threads cost more than these tiny products)."""
+    n = a.shape[axis]
+    p = np.clip(pos, 0.0, n - 1.0)
+    i0 = np.minimum(np.floor(p).astype(np.int64), max(n - 2, 0))
+    i1 = np.minimum(i0 + 1, n - 1)
+    f = (p - i0).astype(np.float32)
+    shape = [1] * a.ndim
+    shape[axis] = len(pos)
+    f = f.reshape(shape)
+    return np.take(a, i0, axis) * (1.0 - f) + np.take(a, i1, axis) * f
 
 
 def _starts(image_aspect: float, thumb_aspect: float) -> list[tuple[float, float, float, float]]:
@@ -277,7 +298,7 @@ def _resample(thumb: np.ndarray, p, width: int, height: int) -> np.ndarray:
 
 def fit_thumbnail(
     thumbnail: np.ndarray,
-    image_luma: np.ndarray,
+    image: np.ndarray,
     trust: np.ndarray | None = None,
     exif_orientation: int | None = None,
     min_ncc: float = MIN_NCC,
@@ -285,7 +306,7 @@ def fit_thumbnail(
 ) -> ThumbFit:
     """Check and align ``thumbnail`` (uint8 (h, w, 3) RGB) against the image.
 
-    image_luma: float (H, W) luma of the image in stored orientation (0..255; e.g. :func:`luma` of a
+    image: the image in stored orientation, uint8 (H, W, 3) RGB or float (H, W) luma (0..255; e.g. a
     self-only SCA result). trust: float (H, W) in [0, 1], the pixels to compare on (None: all).
     exif_orientation: the file's EXIF Orientation: on a tie, a thumbnail in that display orientation is
     preferred after the stored orientation. Never raises on a thumbnail of any size >= 2x2.
@@ -295,16 +316,20 @@ def fit_thumbnail(
         return ThumbFit(
             False, None, reason=f"thumbnail is not an (h, w, 3) RGB image (shape {thumbnail.shape})"
         )
-    H, W = image_luma.shape
-    ref, weight = reference_grid(image_luma, trust, GRID_LONG_SIDE)
+    H, W = image.shape[:2]
+    ref, weight = reference_grid(image, trust, GRID_LONG_SIDE)
     if weight.sum() < 16:
         return ThumbFit(
             False, None, reason="too little of the image is trusted to check the thumbnail against"
         )
+    ref = _bandpass(ref, weight)
     prefer = [1] + ([int(exif_orientation)] if exif_orientation not in (None, 1) else [])
     order = prefer + [o for o in range(1, 9) if o not in prefer]
-    candidates = []
-    for o in order:
+    as_given = (1.0, 1.0, 0.0, 0.0)
+    ncc0, cover0 = _Problem(luma(thumbnail), ref, weight, as_given).score(as_given)
+    candidates = [(ncc0, 1, (0, 0, 0, 0), as_given)]
+    # the usual case, a thumbnail that fits as stored, needs no search over orientations and bars
+    for o in order if ncc0 < SURE else ():
         oriented = np.ascontiguousarray(from_display(thumbnail, o))
         y = luma(oriented)
         for bars in {(0, 0, 0, 0), find_bars(y)}:
@@ -326,7 +351,8 @@ def fit_thumbnail(
         leading = [stored]
     else:
         leading = [c for c in ranked if c[0] >= ranked[0][0] - 0.15][:4]
-    ref2, weight2 = reference_grid(image_luma, trust, REFINE_LONG_SIDE)
+    ref2, weight2 = reference_grid(image, trust, REFINE_LONG_SIDE)
+    ref2 = _bandpass(ref2, weight2)
     results = []
     for _, o, bars, s in leading:
         oriented = np.ascontiguousarray(from_display(thumbnail, o))
@@ -342,7 +368,6 @@ def fit_thumbnail(
     chosen = min((r for r in results if r[0] >= top - TIE), key=lambda r: rank[r[2]])
     # the simplest hypothesis, the thumbnail as given, wins unless the search found a clearly better fit:
     # on a poor reference (much of the self-only result misplaced) the search fits its errors too
-    as_given = (1.0, 1.0, 0.0, 0.0)
     ncc0, cover0 = _Problem(luma(thumbnail), ref2, weight2, as_given).score(as_given)
     if ncc0 >= chosen[0] - TIE and cover0 >= min_coverage:
         chosen = (ncc0, cover0, 1, (0, 0, 0, 0), np.asarray(as_given), thumbnail)
@@ -402,5 +427,5 @@ def as_thumbnail(thumbnail) -> np.ndarray:
 def check_against(thumbnail: np.ndarray, base, exif_orientation: int | None = None) -> ThumbFit:
     """:func:`fit_thumbnail` against a self-only SCA result ``base`` (``src.sca.Compensated``: its image's
     luma on its trusted pixels)."""
-    rgb = base.rgb8 if base.rgb8 is not None else np.asarray(base.rgb, np.float32) * 255.0
-    return fit_thumbnail(thumbnail, luma(rgb), base.trust, exif_orientation)
+    rgb = base.rgb8 if base.rgb8 is not None else luma(np.asarray(base.rgb, np.float32) * 255.0)
+    return fit_thumbnail(thumbnail, rgb, base.trust, exif_orientation)
