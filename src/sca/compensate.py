@@ -118,12 +118,12 @@ def compensate(
         if thumbnail is not None and other.get("check_thumbnail", True):
             thumbnail = as_thumbnail(thumbnail)
             base = compensate(decoded, None, "dc", **options)
-            fit = check_against(thumbnail, base, getattr(decoded, "orientation", None))
+            fit = check_against(thumbnail, base, decoded)
             if not fit.ok:
                 return dataclasses.replace(base, thumbnail_fit=fit)
             if fit.ncc < RECHECK_NCC and not fit.identity:  # a poor reference: fit again on the better result
                 first = compensate(decoded, fit.thumbnail, method, **{**options, "check_thumbnail": False})
-                again = check_against(thumbnail, first, getattr(decoded, "orientation", None))
+                again = check_against(thumbnail, first, decoded)
                 fit = again if again.ok and again.ncc > fit.ncc else fit
             thumbnail = fit.thumbnail
         # --- end of the thumbnail check

@@ -38,6 +38,9 @@ REFINE_LONG_SIDE = 128
 MIN_NCC = 0.6
 #: ... and when it covers at least this share of the image (the rest would have no reference)
 MIN_COVERAGE = 0.97
+#: below this trusted share of the image, a thumbnail that does not fit is used as stored, unchecked (the
+#: reference is too damaged to refuse it on; an alignment the search finds is still applied)
+MIN_TRUSTED = 0.5
 #: orientations scoring within this of the best are decided by preference (as stored, then the EXIF one)
 TIE = 0.02
 #: a fit (other than the identity) below this correlation is checked again on the result it gave (SCA with
@@ -363,19 +366,31 @@ def fit_thumbnail(
         p, ncc, cover = _refine(_Problem(luma(crop_rgb), ref2, weight2, p), p)
         results.append((ncc, cover, o, bars, p, crop_rgb))
     scores = {o: float(ncc) for ncc, _, o, *_ in results}
-    top = max(r[0] for r in results)
-    rank = {o: k for k, o in enumerate(order)}
-    chosen = min((r for r in results if r[0] >= top - TIE), key=lambda r: rank[r[2]])
     # the simplest hypothesis, the thumbnail as given, wins unless the search found a clearly better fit:
     # on a poor reference (much of the self-only result misplaced) the search fits its errors too
     ncc0, cover0 = _Problem(luma(thumbnail), ref2, weight2, as_given).score(as_given)
-    if ncc0 >= chosen[0] - TIE and cover0 >= min_coverage:
-        chosen = (ncc0, cover0, 1, (0, 0, 0, 0), np.asarray(as_given), thumbnail)
+    given = (ncc0 + TIE, cover0, 1, (0, 0, 0, 0), np.asarray(as_given), thumbnail)
+    results.append(given)
+    covering = [r for r in results if r[1] >= min_coverage] or results  # those that cover the image first
+    top = max(r[0] for r in covering)
+    rank = {o: k for k, o in enumerate(order)}
+    chosen = min((r for r in covering if r[0] >= top - TIE), key=lambda r: (r is not given, rank[r[2]]))
+    if chosen is given:
+        chosen = (ncc0, *given[1:])
     ncc, cover, o, bars, p, crop_rgb = chosen
     fit = ThumbFit(
         False, None, o, tuple(int(v) for v in bars), tuple(float(v) for v in p), ncc, cover, "", scores
     )
     what = _describe(fit, thumbnail.shape)
+    trusted = float(weight.mean())
+    if (ncc < min_ncc or cover < min_coverage) and trusted < MIN_TRUSTED:
+        # too little of the image is left to tell a wrong thumbnail from a damaged reference: the
+        # thumbnail (that of the file, as a rule) is given the benefit of the doubt, as stored
+        return ThumbFit(
+            True, thumbnail, ncc=float(ncc0), coverage=float(cover0), scores=scores,
+            reason=f"thumbnail used as stored, unchecked: only {100 * trusted:.0f} % of the image is trusted "
+            f"(below {100 * MIN_TRUSTED:.0f} %; correlation {ncc0:.2f})",
+        )  # fmt: skip
     if ncc < min_ncc:
         fit.reason = (
             f"thumbnail refused: it does not match the image (best correlation {ncc:.2f} < {min_ncc}; "
@@ -424,8 +439,42 @@ def as_thumbnail(thumbnail) -> np.ndarray:
     return a if a.dtype == np.uint8 else np.clip(np.rint(a), 0, 255).astype(np.uint8)
 
 
-def check_against(thumbnail: np.ndarray, base, exif_orientation: int | None = None) -> ThumbFit:
+def _first_segment_trust(base, decoded) -> np.ndarray | None:
+    """float32 (H, W): 1 on the trusted output MCUs shown from the first segment of ``base`` (decoded from
+    the start of the scan, before any damage the segmentation found), else 0; None when there is none."""
+    src, trust = base.mcu_source, base.trust
+    if src is None or not base.segments or trust is None:
+        return None
+    first = base.segments[0]
+    if first.start_mcu != 0 or first.shift_mcus != 0:
+        return None
+    rows, cols = int(decoded.mcu_rows), int(decoded.mcu_cols)
+    grid = ((src >= 0) & (src < first.end_mcu)).reshape(rows, cols).astype(np.float32)
+    big = np.repeat(np.repeat(grid, int(decoded.mcu_height), 0), int(decoded.mcu_width), 1)
+    h, w = trust.shape
+    return big[:h, :w] * (np.asarray(trust) >= 1.0)
+
+
+def check_against(thumbnail: np.ndarray, base, decoded) -> ThumbFit:
     """:func:`fit_thumbnail` against a self-only SCA result ``base`` (``src.sca.Compensated``: its image's
-    luma on its trusted pixels)."""
+    luma on its trusted pixels) of ``decoded`` (``src.jpeg.Decoded``: MCU grid, EXIF orientation). When
+    that refuses the thumbnail as a mismatch, the thumbnail as stored is scored once more on the first segment alone (the start of the scan, before the first damage: the
+    decoder's own pixels, which SCA's later segments may have misplaced): fitting there, it is used."""
     rgb = base.rgb8 if base.rgb8 is not None else luma(np.asarray(base.rgb, np.float32) * 255.0)
-    return fit_thumbnail(thumbnail, rgb, base.trust, exif_orientation)
+    fit = fit_thumbnail(thumbnail, rgb, base.trust, getattr(decoded, "orientation", None))
+    if fit.ok or "does not match" not in fit.reason:
+        return fit
+    first = _first_segment_trust(base, decoded)
+    if first is None or first.mean() >= 0.999 * float(np.mean(np.asarray(base.trust) >= 1.0)):
+        return fit
+    ref, weight = reference_grid(rgb, first, REFINE_LONG_SIDE)
+    as_given = (1.0, 1.0, 0.0, 0.0)
+    ncc, cover = _Problem(luma(thumbnail), _bandpass(ref, weight), weight, as_given).score(as_given)
+    if ncc >= MIN_NCC and cover >= MIN_COVERAGE:
+        share = 100 * float(first.mean())
+        return ThumbFit(
+            True, thumbnail, ncc=ncc, coverage=cover, scores=fit.scores,
+            reason=f"thumbnail fits as stored on the undamaged start of the image ({share:.0f} % of it; "
+            f"correlation {ncc:.2f}; {fit.ncc:.2f} on the whole self-compensated image)",
+        )  # fmt: skip
+    return fit
