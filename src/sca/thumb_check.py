@@ -458,8 +458,9 @@ def _first_segment_trust(base, decoded) -> np.ndarray | None:
 def check_against(thumbnail: np.ndarray, base, decoded) -> ThumbFit:
     """:func:`fit_thumbnail` against a self-only SCA result ``base`` (``src.sca.Compensated``: its image's
     luma on its trusted pixels) of ``decoded`` (``src.jpeg.Decoded``: MCU grid, EXIF orientation). When
-    that refuses the thumbnail as a mismatch, the thumbnail as stored is scored once more on the first segment alone (the start of the scan, before the first damage: the
-    decoder's own pixels, which SCA's later segments may have misplaced): fitting there, it is used."""
+    that refuses the thumbnail as a mismatch, the thumbnail as stored is scored once more on the first
+    segment alone (the start of the scan, before the first damage: the decoder's own pixels, which SCA's
+    later segments may have misplaced): fitting there, it is used."""
     rgb = base.rgb8 if base.rgb8 is not None else luma(np.asarray(base.rgb, np.float32) * 255.0)
     fit = fit_thumbnail(thumbnail, rgb, base.trust, getattr(decoded, "orientation", None))
     if fit.ok or "does not match" not in fit.reason:
