@@ -83,6 +83,7 @@ def restore(cfg: DictConfig) -> dict[str, Any]:
             result = restore_bytes(
                 read_jpeg(f), decoder, sca, given_thumbnail(f, cfg.get("thumbnail"), input_root), restorer,
                 str(cfg.get("fallback_method") or "dc"), bool(cfg.get("gca_input_thumbnail")), max_filled,
+                str(cfg.get("thumbnail_choice") or "auto"),
             )  # fmt: skip
         except (BitstreamRestoreError, OSError) as exc:  # a bad file must not stop a folder; bugs raise
             log.error("%s: %s", f, exc)

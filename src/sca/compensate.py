@@ -20,6 +20,7 @@ from src.sca.evidence import stream_damaged
 from src.sca.fill import fill_holes
 from src.sca.refit import RefitParams, extend_into_gaps, judge_garbage, place_segments, refit_offsets
 from src.sca.segment import SegmentParams, comp_vector, segment_stream
+from src.sca.thumb_check import RECHECK_NCC, as_thumbnail, check_against
 from src.sca.thumbnail import decode_thumbnail, thumbnail_reference
 from src.sca.tiles import mcu_features, relayout
 from src.sca.types import Compensated, Segment
@@ -35,6 +36,7 @@ _OTHER_OPTIONS = {
     "offset_steps",
     "first_row",
     "revisit_shifts",
+    "check_thumbnail",
 }
 
 
@@ -91,7 +93,10 @@ def compensate(
     (JPEG bytes from the header). Without any thumbnail ``dc_thumb`` runs as ``dc`` and says so in ``method``.
     options: tunables of :class:`SegmentParams` / :class:`RefitParams`, ``upsample`` ("fancy" or "nearest"),
     ``refit``, ``detect_garbage`` and ``end_check`` (bools, default True: see ``_segment_consistent``)
-    for ablations.
+    for ablations; ``check_thumbnail`` (default True): ``dc_thumb`` first checks the thumbnail against a
+    ``dc`` result and aligns it (``src.sca.thumb_check``), or refuses it and returns that ``dc`` result.
+    The thumbnail is expected in the image's stored orientation; one in the display orientation (or any
+    of the 8 EXIF orientations) is detected and turned back.
     """
     if method not in SCA_METHODS:
         raise SCAError(f"unknown SCA method {method!r}; choose one of {SCA_METHODS}")
@@ -117,10 +122,23 @@ def compensate(
 
         return paper_sca(decoded, upsample=upsample)
 
-    thumb = None
+    thumb = fit = None
     if method == "dc_thumb":
         if thumbnail is None:
             thumbnail = decode_thumbnail(getattr(decoded, "thumbnail", None))
+        # --- thumbnail check (src.sca.thumb_check): align it to a dc result, or refuse it for that result
+        if thumbnail is not None and other.get("check_thumbnail", True):
+            thumbnail = as_thumbnail(thumbnail)
+            base = compensate(decoded, None, "dc", **options)
+            fit = check_against(thumbnail, base, decoded)
+            if not fit.ok:
+                return dataclasses.replace(base, thumbnail_fit=fit)
+            if fit.ncc < RECHECK_NCC and not fit.identity:  # a poor reference: fit again on the better result
+                first = compensate(decoded, fit.thumbnail, method, **{**options, "check_thumbnail": False})
+                again = check_against(thumbnail, first, decoded)
+                fit = again if again.ok and again.ncc > fit.ncc else fit
+            thumbnail = fit.thumbnail
+        # --- end of the thumbnail check
         if thumbnail is None:
             method = "dc"
         else:
@@ -201,7 +219,7 @@ def compensate(
     source = np.where(hole, -1, src)
     trust = _trust_image(~hole.reshape(rows, cols), decoded)
     return Compensated(
-        rgb, trust, segments, garbage, method, source, off_at, rgb8 if rgb8.dtype == np.uint8 else None
+        rgb, trust, segments, garbage, method, source, off_at, rgb8 if rgb8.dtype == np.uint8 else None, fit
     )
 
 
