@@ -273,3 +273,143 @@ def test_shipped_model_beats_its_sca_input_on_held_out_photos() -> None:
             assert out.gca
             gains.append(psnr_y(out.restored, gt) - psnr_y(out.sca, gt))
     assert np.mean(gains) > 0.2 and min(gains) > -0.5, gains
+
+
+# ------------------------------------------------------------------------------ the CLI a forensic user meets
+def _cli(tmp_path: Path, *overrides: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """``python -m src.restore`` in a child process (no model: these tests are about files and messages)."""
+    cmd = [sys.executable, "-m", "src.restore", f"hydra.run.dir={tmp_path / 'hydra'}", "ckpt_path=null",
+           *overrides]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "PROJECT_ROOT"}
+    return subprocess.run(cmd, cwd=cwd or tmp_path, capture_output=True, text=True, timeout=600,
+                          env={**env, "PYTHONPATH": str(ROOT)})  # fmt: skip
+
+
+def _mtimes(folder: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+def test_cli_folder_run_distinct_names_failures_summary_and_no_overwrite(
+    tmp_path: Path, coffee: np.ndarray, chelsea: np.ndarray
+) -> None:
+    """a.jpg and a.jpeg get distinct outputs; a bad file is one line on stderr while the others are restored;
+    the run ends with "N restored, M failed" and exit status 1; a second run refuses to replace the outputs
+    (one line naming the file and overwrite=true) and leaves them untouched; overwrite=true replaces them."""
+    inp = tmp_path / "in"
+    _corrupt(coffee, inp / "a.jpg")
+    _corrupt(chelsea, inp / "a.jpeg", seed=5)
+    _corrupt(coffee, inp / "sub" / "b.JPG", seed=6)
+    (inp / "broken.jpg").write_bytes(b"GIF89a this is no JPEG")
+    out = tmp_path / "out"
+    first = _cli(tmp_path, f"input={inp}", f"output={out}")
+    assert first.returncode == 1, first.stderr[-2000:]
+    assert first.stdout.strip().splitlines()[-1] == f"3 restored, 1 failed -> {out}"
+    failures = [line for line in first.stderr.splitlines() if "FAILED" in line]
+    bad = inp / "broken.jpg"
+    assert len(failures) == 1 and failures[0].endswith(
+        f"{bad}: FAILED: {str(bad)!r} is not a JPEG file (it starts with 47 49 46 38)"
+    )
+    assert "Traceback" not in first.stderr
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == [
+        "a_jpeg_restored.png", "a_jpg_restored.png", "sub/b_restored.png",
+    ]  # fmt: skip
+    assert not [p for p in out.rglob("*") if p.name.startswith(".")]  # no temporary file left behind
+    # a progress bar over the folder (stderr), and the kernel line before the first file's report
+    assert "restore: 100%" in first.stderr and "4/4" in first.stderr
+    assert first.stdout.index("preparing the numba decoder") < first.stdout.index(f"{inp / 'a.jpeg'}:")
+    a_jpg = np.asarray(Image.open(out / "a_jpg_restored.png"))
+    a_jpeg = np.asarray(Image.open(out / "a_jpeg_restored.png"))
+    assert a_jpg.shape == a_jpeg.shape and not np.array_equal(a_jpg, a_jpeg)  # two photos, two outputs
+    before = _mtimes(out)
+    again = _cli(tmp_path, f"input={inp}", f"output={out}")
+    assert again.returncode == 1 and _mtimes(out) == before
+    (line,) = again.stderr.strip().splitlines()
+    assert line == (
+        f"src.restore: error: {str(out / 'a_jpeg_restored.png')!r} exists (and 2 more), from an earlier run: "
+        "pass overwrite=true to replace it, or choose another output_dir"
+    )
+    assert "preparing the numba" not in again.stdout  # refused before any work
+    forced = _cli(tmp_path, f"input={inp}", f"output={out}", "overwrite=true", "progress=false")
+    assert forced.returncode == 1 and "3 restored, 1 failed" in forced.stdout
+    assert "restore:" not in forced.stderr  # progress=false: no bar
+    assert all(_mtimes(out)[k] > v for k, v in before.items())
+
+
+def test_cli_file_names_with_spaces_quotes_commas_and_equals(tmp_path: Path, coffee: np.ndarray) -> None:
+    """One shell word per option is enough: input, output and thumbnail names with spaces, parentheses,
+    commas, '=', both quote characters, '#' and '${' reach the tool as they are (no Hydra quoting)."""
+    weird = """it's "my" photo (1), v=2 #3 ${x}"""
+    src, clean = _corrupt(coffee, tmp_path / "in dir (a)" / f"{weird}.jpg", thumbnail_size=None)
+    thumb = tmp_path / 'thumb, "t" = (1).png'
+    Image.fromarray(clean).resize((160, 80), Image.Resampling.BICUBIC).save(thumb)
+    out = tmp_path / "out dir (b), c=d 'e'"
+    proc = _cli(tmp_path, f"input={src}", f"output={out}", f"thumbnail={thumb}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "thumbnail: 160x80 (given)" in proc.stdout
+    restored = out / f"{weird}_restored.png"
+    assert restored.is_file() and proc.stdout.strip().endswith(f"1 restored, 0 failed -> {out}")
+    from src.jpeg import decode
+
+    raw = decode(src.read_bytes()).to_rgb()
+    assert psnr_y(np.asarray(Image.open(restored).convert("RGB")), clean) > psnr_y(raw, clean) + 3
+    # a value the user quoted for Hydra themselves is passed through unchanged
+    again = _cli(tmp_path, f'input="{src.parent}"', f"output={out}", f"thumbnail={thumb}", "overwrite=true")
+    assert again.returncode == 0, again.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["plain.jpg", "a b.jpg", "a (1).jpg", "a,b.jpg", "a=b.jpg", "it's.jpg", 'say "hi".jpg', "a${x}.jpg",
+     "back\\slash.jpg", "end\\", 'q\\"x', "a\\${x}", "ä ö #1.jpg", "  lead.jpg", "[1] {2}.jpg", "null.jpg"],
+)  # fmt: skip
+def test_quoted_path_overrides_parse_back_to_the_name(tmp_path: Path, name: str) -> None:
+    from src.restore import PATH_OPTIONS
+    from src.utils.cli import quote_path_overrides
+
+    args = quote_path_overrides([f"input={name}", "ckpt_path=null", "+output=x y", "--", "a b"], PATH_OPTIONS)
+    assert args[1] == "ckpt_path=null" and args[-2:] == ["--", "a b"]
+    cfg = compose_config("restore", args[:3], tmp_path)
+    assert cfg.input == name and cfg.ckpt_path is None and cfg.output == "x y"
+
+
+def test_output_folder_errors_come_before_any_work(tmp_path: Path, coffee: np.ndarray) -> None:
+    src, _ = _corrupt(coffee, tmp_path / "in" / "coffee.jpg")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    proc = _cli(tmp_path, f"input={src}", f"output={blocker / 'out'}")
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        f"src.restore: error: cannot create the output folder {str(blocker / 'out')!r}: Not a directory"
+    ]
+    with pytest.raises(RestoreError, match=r"output folder .* is a file"):
+        _restore(tmp_path, f"input={src}", f"output={blocker}", "ckpt_path=null")
+    if os.geteuid() != 0:  # root writes into read-only folders
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(RestoreError, match=r"output folder .* is not writable: Permission denied"):
+            _restore(tmp_path, f"input={src}", f"output={locked}", "ckpt_path=null")
+
+
+def test_outputs_are_written_atomically_and_never_replace_a_file(tmp_path: Path) -> None:
+    from src.utils.io import atomic_write_bytes
+
+    target = tmp_path / "x.png"
+    atomic_write_bytes(target, b"first", overwrite=False)
+    with pytest.raises(FileExistsError):
+        atomic_write_bytes(target, b"second", overwrite=False)
+    assert target.read_bytes() == b"first" and sorted(p.name for p in tmp_path.iterdir()) == ["x.png"]
+    atomic_write_bytes(target, b"third")
+    assert target.read_bytes() == b"third"
+
+
+def test_output_names_are_distinct_per_folder(tmp_path: Path) -> None:
+    from src.restoration.outputs import output_bases
+
+    names = ["a.jpg", "a.jpeg", "A.JPG", "b.jpg", "sub/a.jpg", "c.jfif"]
+    files = [tmp_path / n for n in names]
+    bases = output_bases(files, tmp_path)
+    assert {f.relative_to(tmp_path).as_posix(): b.as_posix() for f, b in bases.items()} == {
+        "a.jpg": "a_jpg", "a.jpeg": "a_jpeg", "A.JPG": "A_JPG_2", "b.jpg": "b", "sub/a.jpg": "sub/a",
+        "c.jfif": "c",
+    }  # fmt: skip
+    assert output_bases([tmp_path / "x.jpg"], tmp_path / "x.jpg") == {tmp_path / "x.jpg": Path("x")}
