@@ -413,3 +413,95 @@ def test_output_names_are_distinct_per_folder(tmp_path: Path) -> None:
         "c.jfif": "c",
     }  # fmt: skip
     assert output_bases([tmp_path / "x.jpg"], tmp_path / "x.jpg") == {tmp_path / "x.jpg": Path("x")}
+
+
+def _camera_like_jpeg(photo: np.ndarray) -> tuple[bytes, bytes, dict]:
+    """A 256x128 JPEG of ``photo`` as a phone writes it: EXIF with Orientation 6 (turn 90 degrees clockwise to
+    view), capture time, GPS position, and an sRGB ICC profile. Returns (JPEG, ICC profile, piexif dict)."""
+    import io
+
+    import piexif
+    from PIL import ImageCms
+
+    exif = {
+        "0th": {piexif.ImageIFD.Make: b"TestCam", piexif.ImageIFD.Orientation: 6,
+                piexif.ImageIFD.DateTime: b"2026:12:01 10:11:12"},
+        "Exif": {piexif.ExifIFD.DateTimeOriginal: b"2026:12:01 10:11:12"},
+        "GPS": {piexif.GPSIFD.GPSLatitudeRef: b"N", piexif.GPSIFD.GPSLatitude: ((48, 1), (51, 1), (24, 1)),
+                piexif.GPSIFD.GPSLongitudeRef: b"E", piexif.GPSIFD.GPSLongitude: ((2, 1), (21, 1), (3, 1))},
+    }  # fmt: skip
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    buf = io.BytesIO()
+    Image.fromarray(prepare_photo(photo, (256, 128))).save(
+        buf, "JPEG", quality=90, exif=piexif.dump(exif), icc_profile=icc
+    )
+    return buf.getvalue(), icc, exif
+
+
+def test_cli_carries_exif_and_icc_into_the_png_in_stored_orientation(
+    tmp_path: Path, coffee: np.ndarray
+) -> None:
+    """Orientation, capture time, GPS and the ICC profile of a corrupted camera-like file come back in the
+    PNG (eXIf / iCCP); the pixels stay in stored orientation (256x128, not turned) with the tag kept."""
+    import piexif
+
+    jpeg, icc, exif = _camera_like_jpeg(coffee)
+    sample = Corruptor.from_preset("paper", ber=3e-4).corrupt(jpeg, 4)
+    assert sample.n_flips > 0 and piexif.load(sample.corrupted_jpeg)["GPS"] == exif["GPS"]
+    src = tmp_path / "in" / "IMG_0001.jpg"
+    src.parent.mkdir()
+    src.write_bytes(sample.corrupted_jpeg)
+    out = tmp_path / "out"
+    proc = _cli(tmp_path, f"input={src}", f"output={out}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "metadata: EXIF" in proc.stdout and f"ICC profile {len(icc)} B -> PNG" in proc.stdout
+    with Image.open(out / "IMG_0001_restored.png") as png:
+        assert png.size == (256, 128)  # stored orientation
+        assert png.info["icc_profile"] == icc
+        back = piexif.load(png.info["exif"])  # Pillow gives the eXIf chunk with the APP1 prefix
+        source = png.text["Source"]
+    for ifd in ("0th", "Exif", "GPS"):
+        for tag, value in exif[ifd].items():
+            assert back[ifd][tag] == value, (ifd, tag)
+    assert back["0th"][piexif.ImageIFD.Orientation] == 6
+    assert b"eXIfMM\x00*" in (out / "IMG_0001_restored.png").read_bytes()  # bare TIFF data
+    assert source == f"IMG_0001.jpg (sha256 {hashlib.sha256(sample.corrupted_jpeg).hexdigest()})"
+    # Pillow's own EXIF reader sees the same tags, and exif_transpose turns the PNG as it turns the JPEG
+    from PIL import ImageOps
+
+    with Image.open(out / "IMG_0001_restored.png") as png:
+        assert png.getexif()[274] == 6 and ImageOps.exif_transpose(png).size == (128, 256)
+    bare = _cli(tmp_path, f"input={src}", f"output={tmp_path / 'bare'}", "keep_metadata=false")
+    with Image.open(tmp_path / "bare" / "IMG_0001_restored.png") as png:
+        assert bare.returncode == 0 and "exif" not in png.info and "icc_profile" not in png.info
+
+
+def test_side_by_side_picture(tmp_path: Path, coffee: np.ndarray) -> None:
+    """side_by_side=true: <stem>_compare.png = Pillow's decode | restored | trust mask, labelled; a 256-px
+    image is enlarged x2 (pixels kept square), a large one shrunk to side_by_side_width."""
+    from src.restoration.pictures import GAP, pillow_view
+
+    src, _ = _corrupt(coffee, tmp_path / "in" / "coffee.jpg")
+    result = _restore(
+        tmp_path, f"input={src}", f"output={tmp_path / 'out'}", "ckpt_path=null", "side_by_side=true"
+    )
+    assert sorted(Path(p).name for p in result["written"]) == ["coffee_compare.png", "coffee_restored.png"]
+    compare = np.asarray(Image.open(tmp_path / "out" / "coffee_compare.png").convert("RGB"))
+    restored = np.asarray(Image.open(tmp_path / "out" / "coffee_restored.png").convert("RGB"))
+    strip = compare.shape[0] - 256
+    assert compare.shape[1] == 3 * 512 + 2 * GAP and 20 <= strip <= 80  # one label line above the panels
+    panels = [compare[strip:, k * (512 + GAP) : k * (512 + GAP) + 512] for k in range(3)]
+    x2 = np.repeat(np.repeat(restored, 2, axis=0), 2, axis=1)
+    assert np.array_equal(panels[1], x2)
+    pillow = pillow_view(src.read_bytes(), (256, 128))
+    assert np.array_equal(panels[0], np.repeat(np.repeat(pillow, 2, axis=0), 2, axis=1))
+    trust = restore_bytes(src.read_bytes(), {"strategy": "paper"}, {"method": "dc_thumb"}).compensated.trust
+    white = float(np.mean(panels[2][..., 0] > 127))
+    assert abs(white - float(np.mean(trust > 0.5))) < 0.01 and 0.0 < white < 1.0
+    assert np.any(compare[:strip] < 128)  # label text drawn
+    small = _restore(tmp_path, f"input={src}", f"output={tmp_path / 'small'}", "ckpt_path=null",
+                     "side_by_side=true", "side_by_side_width=128")  # fmt: skip
+    assert (
+        Image.open(next(p for p in small["written"] if p.endswith("_compare.png"))).size[0]
+        == 3 * 128 + 2 * GAP
+    )
