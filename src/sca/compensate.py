@@ -16,6 +16,7 @@ import numpy as np
 from src.sca.errors import SCAError
 from src.sca.fill import fill_holes
 from src.sca.refit import RefitParams, extend_into_gaps, judge_garbage, place_segments, refit_offsets
+from src.sca.restart import restart_layout, uses_restarts
 from src.sca.segment import SegmentParams, segment_stream
 from src.sca.thumb_check import RECHECK_NCC, as_thumbnail, check_against
 from src.sca.thumbnail import decode_thumbnail, thumbnail_reference
@@ -25,7 +26,7 @@ from src.sca.types import Compensated, Segment
 SCA_METHODS = ("none", "paper", "dc", "dc_thumb")
 _SEG_FIELDS = {f.name for f in dataclasses.fields(SegmentParams)}
 _REFIT_FIELDS = {f.name for f in dataclasses.fields(RefitParams)}
-_OTHER_OPTIONS = {"upsample", "refit", "detect_garbage", "end_check", "check_thumbnail"}
+_OTHER_OPTIONS = {"upsample", "refit", "detect_garbage", "end_check", "check_thumbnail", "restarts"}
 
 
 def _planes_to_rgb(planes: list[np.ndarray], decoded, upsample: str, clip: bool = False) -> np.ndarray:
@@ -83,8 +84,9 @@ def compensate(
     ``refit``, ``detect_garbage`` and ``end_check`` (bools, default True: see ``_segment_consistent``)
     for ablations; ``check_thumbnail`` (default True): ``dc_thumb`` first checks the thumbnail against a
     ``dc`` result and aligns it (``src.sca.thumb_check``), or refuses it and returns that ``dc`` result.
-    The thumbnail is expected in the image's stored orientation; one in the display orientation (or any
-    of the 8 EXIF orientations) is detected and turned back.
+    ``restarts`` (default True): a scan with restart markers is compensated interval by interval
+    (``src.sca.restart``). The thumbnail is expected in the image's stored orientation; one in the display
+    orientation (or any of the 8 EXIF orientations) is detected and turned back.
     """
     if method not in SCA_METHODS:
         raise SCAError(f"unknown SCA method {method!r}; choose one of {SCA_METHODS}")
@@ -136,6 +138,19 @@ def compensate(
     ncomp = len(planes)
     steps = _steps(decoded, ncomp)
     feats = mcu_features(planes, rows, cols, getattr(decoded, "dc", None), steps)
+    # --- restart intervals (src.sca.restart): each interval is its own segment, damaged ends filled
+    if other.get("restarts", True) and uses_restarts(decoded):
+        src, off_at, hole = restart_layout(decoded, feats, thumb, ref_p)
+        rgb8 = render_uint8(
+            decoded, feats, src, off_at, hole, thumb, upsample, ref_p.fill_gain, ref_p.fill_clamp
+        )
+        whole = [Segment(0, n, 0, tuple(0.0 for _ in planes))]
+        garbage = _garbage_runs(np.zeros((0, 2), np.int64), src, hole)
+        trust = _trust_image(~hole.reshape(rows, cols), decoded)
+        return Compensated(
+            _finish(rgb8), trust, whole, garbage, method, np.where(hole, -1, src), off_at, rgb8, fit
+        )
+    # --- end of restart intervals
     if other.get("end_check", True):
         segs, offs, garb = _segment_consistent(feats, status, cols, steps, thumb, seg_p)
     else:
