@@ -6,6 +6,12 @@ factors 1..4 with integer ratios to the largest; DQT (8/16-bit, several per segm
 segment); DRI; one interleaved SOS with the tables its Td/Ta fields name; APPn (EXIF / JFXX thumbnails,
 Adobe transform flag); COM. The scan data ends at the LAST ``FFD9`` of the file (inner ones are garbage
 from corruption), or at the end of the data when there is none.
+
+Lenient like libjpeg's ``next_marker``: bytes between two marker segments that do not start a marker
+(anything but ``FF`` followed by a marker code; ``FF 00`` pairs included) are skipped and reported in
+``JPEGHeader.extraneous`` as (file offset of the first skipped byte, bytes skipped, marker code found
+after them); ``decode`` turns each into an ``extraneous_bytes`` event. Real camera files carry 1 to 16
+such bytes (issue 11).
 """
 
 from __future__ import annotations
@@ -85,6 +91,7 @@ class JPEGHeader:
     thumbnail: bytes | None = None
     sof_marker: int = 0xC0
     comments: list[bytes] = field(default_factory=list)
+    extraneous: list[tuple[int, int, int]] = field(default_factory=list)  # (file offset, bytes, next marker)
     orientation: int | None = None  # EXIF IFD0 Orientation (1..8), None when absent
 
 
@@ -192,12 +199,21 @@ def parse_header(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> JP
     adobe_transform = None
     jfif = False
     comments: list[bytes] = []
+    extraneous: list[tuple[int, int, int]] = []
     i = 2
     while True:
         if i + 2 > n:
             raise _err(f"data ends at byte {n} before a start-of-scan (SOS) marker")
-        if data[i] != 0xFF:
-            raise _err(f"expected a marker at byte {i}, found byte 0x{data[i]:02x}")
+        if data[i] != 0xFF or data[i + 1] == 0x00:
+            j = _next_marker(data, i)  # libjpeg: skip them with a warning (JWRN_EXTRANEOUS_DATA)
+            if j < 0:
+                raise _err(
+                    f"expected a marker at byte {i}, found byte 0x{data[i]:02x}, and no marker follows "
+                    "before the end of data"
+                )
+            extraneous.append((i, j - i, data[j + 1]))
+            i = j
+            continue
         marker = data[i + 1]
         if marker == 0xFF:  # fill byte before a marker
             i += 1
@@ -251,13 +267,32 @@ def parse_header(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> JP
         elif marker == 0xFE:
             comments.append(payload)
         elif marker == 0xDA:
-            header = _finish(
+            hdr = _finish(
                 data, i, payload, frame, sof_marker, qtables, htables, restart,
                 thumbnail if thumbnail is not None else jfxx, adobe_transform, jfif, comments,
             )  # fmt: skip
-            header.orientation = orientation
-            return header
+            hdr.extraneous = extraneous
+            hdr.orientation = orientation
+            return hdr
         i += 2 + length
+
+
+def _next_marker(data: bytes, i: int) -> int:
+    """Offset of the next ``FF`` that starts a marker at or after ``i`` (fill ``FF`` bytes before the code
+    belong to the marker; ``FF 00`` is skipped like any other byte), or -1 when none does."""
+    n = len(data)
+    while True:
+        i = data.find(b"\xff", i)
+        if i < 0:
+            return -1
+        j = i
+        while j + 1 < n and data[j + 1] == 0xFF:
+            j += 1
+        if j + 1 >= n:
+            return -1
+        if data[j + 1] != 0x00:
+            return j
+        i = j + 2
 
 
 def _finish(data, i, payload, frame, sof_marker, qtables, htables, restart, thumbnail, adobe, jfif, comments):

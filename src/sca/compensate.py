@@ -4,7 +4,8 @@ Methods: ``none`` (the robust decode, clipped), ``paper`` (the Two-ACIR SCA, see
 ``dc`` (ours, self-only: segments, joint offsets, interpolation fill) and ``dc_thumb`` (ours with the
 header thumbnail as an absolute anchor, for garbage detection and as the fill). Everything before the
 final colour conversion works on the decoded YCbCr planes, unclipped, in whole MCUs (the DC domain);
-clipping happens once at the end.
+clipping happens once at the end. ``dc`` / ``dc_thumb`` leave a decode without decoder evidence of damage
+(``src.sca.evidence``) as it is: an intact file comes back bit-identical.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import dataclasses
 
 import numpy as np
 
+from src.sca.consistency import find_offset_steps, refine_first_row, revisit_shifts, split_segments
 from src.sca.errors import SCAError
+from src.sca.evidence import stream_damaged
 from src.sca.fill import fill_holes
 from src.sca.refit import RefitParams, extend_into_gaps, judge_garbage, place_segments, refit_offsets
 from src.sca.restart import restart_layout, uses_restarts
-from src.sca.segment import SegmentParams, segment_stream
+from src.sca.segment import SegmentParams, comp_vector, segment_stream
 from src.sca.thumb_check import RECHECK_NCC, as_thumbnail, check_against
 from src.sca.thumbnail import decode_thumbnail, thumbnail_reference
 from src.sca.tiles import mcu_features, relayout
@@ -26,7 +29,17 @@ from src.sca.types import Compensated, Segment
 SCA_METHODS = ("none", "paper", "dc", "dc_thumb")
 _SEG_FIELDS = {f.name for f in dataclasses.fields(SegmentParams)}
 _REFIT_FIELDS = {f.name for f in dataclasses.fields(RefitParams)}
-_OTHER_OPTIONS = {"upsample", "refit", "detect_garbage", "end_check", "check_thumbnail", "restarts"}
+_OTHER_OPTIONS = {
+    "upsample",
+    "refit",
+    "detect_garbage",
+    "end_check",
+    "offset_steps",
+    "first_row",
+    "revisit_shifts",
+    "check_thumbnail",
+    "restarts",
+}
 
 
 def _planes_to_rgb(planes: list[np.ndarray], decoded, upsample: str, clip: bool = False) -> np.ndarray:
@@ -116,9 +129,18 @@ def compensate(
     if method == "dc_thumb":
         if thumbnail is None:
             thumbnail = decode_thumbnail(getattr(decoded, "thumbnail", None))
+        if thumbnail is not None:
+            thumbnail = as_thumbnail(thumbnail)
+    if not stream_damaged(decoded):
+        # do no harm: without decoder evidence of damage the decode is the answer (see src.sca.evidence)
+        out = compensate(decoded, None, "none", upsample=upsample)
+        out.method = "dc" if method == "dc_thumb" and thumbnail is None else method
+        out.mcu_source = np.arange(n, dtype=np.int64)
+        out.mcu_offsets = np.zeros((n, len(planes)), np.float32)
+        return out
+    if method == "dc_thumb":
         # --- thumbnail check (src.sca.thumb_check): align it to a dc result, or refuse it for that result
         if thumbnail is not None and other.get("check_thumbnail", True):
-            thumbnail = as_thumbnail(thumbnail)
             base = compensate(decoded, None, "dc", **options)
             fit = check_against(thumbnail, base, decoded)
             if not fit.ok:
@@ -161,6 +183,39 @@ def compensate(
     src, seg_of = place_segments(segs, n)
     if other.get("refit", True) and len(segs):
         offs = refit_offsets(feats, segs, offs, src, seg_of, cols, steps, thumb, ref_p, status)
+        if other.get("first_row", True):
+            # a hit in the first MCU row, placed from the row below (src.sca.consistency)
+            segs2, offs2, garb2 = refine_first_row(
+                feats, segs, offs, garb, src, seg_of, cols, steps, *_cost_weights(ref_p, ncomp),
+                seg_p.garbage_cost, seg_p.max_garbage,
+            )  # fmt: skip
+            if segs2 is not segs:
+                segs, offs, garb = segs2, offs2, garb2
+                src, seg_of = place_segments(segs, n)
+                offs = refit_offsets(feats, segs, offs, src, seg_of, cols, steps, thumb, ref_p, status)
+        if other.get("revisit_shifts", True):
+            # every shift change judged on the finished canvas, above and below (src.sca.consistency)
+            segs, offs, changed = revisit_shifts(
+                feats,
+                segs,
+                offs,
+                n,
+                cols,
+                steps,
+                *_cost_weights(ref_p, ncomp),
+                lambda s: place_segments(s, n),
+            )
+            if changed:
+                src, seg_of = place_segments(segs, n)
+                offs = refit_offsets(feats, segs, offs, src, seg_of, cols, steps, thumb, ref_p, status)
+        for _ in range(2 if other.get("offset_steps", True) else 0):
+            # hidden offset-only changes, seen on the corrected canvas (src.sca.consistency)
+            splits = find_offset_steps(feats, segs, offs, src, seg_of, cols, steps)
+            if not splits:
+                break
+            segs, offs = split_segments(segs, offs, splits)
+            src, seg_of = place_segments(segs, n)
+            offs = refit_offsets(feats, segs, offs, src, seg_of, cols, steps, thumb, ref_p, status)
     near = _near_breaks(garb, segs, src, n, ref_p)
     extend = ref_p.max_extend if ref_p.max_extend is not None else (8 if thumb is not None else 0)
     if other.get("detect_garbage", True) and extend > 0 and len(segs):
@@ -184,6 +239,14 @@ def compensate(
     return Compensated(
         rgb, trust, segments, garbage, method, source, off_at, rgb8 if rgb8.dtype == np.uint8 else None, fit
     )
+
+
+def _cost_weights(p: RefitParams, ncomp: int):
+    """(comp weight, tau floor, tau k, truncation) of the continuity costs, per component."""
+    return (
+        comp_vector(p.comp_weight, ncomp), comp_vector(p.tau_floor, ncomp), comp_vector(p.tau_k, ncomp),
+        float(p.truncate),
+    )  # fmt: skip
 
 
 def _end_shift(status: np.ndarray) -> int | None:

@@ -23,6 +23,7 @@ import io
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -173,13 +174,46 @@ def load_rgb(path: str | os.PathLike) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------- writing
-def encode_png(rgb: np.ndarray, compress_level: int = 6) -> bytes:
-    """PNG bytes of uint8 (H, W, 3) RGB (or (H, W) grey). ``compress_level`` 0..9 (zlib; 1 is fast)."""
+def encode_png(
+    rgb: np.ndarray,
+    compress_level: int = 6,
+    *,
+    exif: bytes | None = None,
+    icc_profile: bytes | None = None,
+    text: dict[str, str] | None = None,
+) -> bytes:
+    """PNG bytes of uint8 (H, W, 3) RGB (or (H, W) grey). ``compress_level`` 0..9 (zlib; 1 is fast).
+
+    ``exif``: an EXIF block (TIFF bytes, with or without the JPEG APP1 ``Exif\\0\\0`` prefix) stored as the
+    ``eXIf`` chunk; ``icc_profile``: an ICC profile stored as the ``iCCP`` chunk; ``text``: ``iTXt`` chunks
+    (UTF-8 key -> value)."""
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="PNG", compress_level=compress_level)
+    options: dict = {"compress_level": compress_level}
+    if exif:
+        options["exif"] = exif
+    if icc_profile:
+        options["icc_profile"] = icc_profile
+    if text:
+        from PIL import PngImagePlugin
+
+        info = PngImagePlugin.PngInfo()
+        for key, value in text.items():
+            info.add_itxt(key, value)
+        options["pnginfo"] = info
+    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="PNG", **options)
     return buf.getvalue()
 
 
-def write_png(path: str | os.PathLike, rgb: np.ndarray, compress_level: int = 6) -> Path:
-    """Write uint8 (H, W, 3) ``rgb`` as a PNG file atomically (parent folders created). Returns the path."""
-    return atomic_write_bytes(path, encode_png(rgb, compress_level))
+def write_png(
+    path: str | os.PathLike,
+    rgb: np.ndarray,
+    compress_level: int = 6,
+    *,
+    overwrite: bool = True,
+    **metadata: Any,
+) -> Path:
+    """Write uint8 (H, W, 3) ``rgb`` as a PNG file atomically (parent folders created). Returns the path.
+
+    ``overwrite=False``: :class:`FileExistsError` when ``path`` exists (nothing written). ``metadata``: the
+    ``exif`` / ``icc_profile`` / ``text`` of :func:`encode_png`."""
+    return atomic_write_bytes(path, encode_png(rgb, compress_level, **metadata), overwrite=overwrite)
