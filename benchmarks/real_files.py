@@ -15,12 +15,13 @@ Sections, all Y-PSNR (BT.601 Y, peak 255) against Pillow's decode of the clean f
 1. clean files: how many restore changes (Y-PSNR < 50 dB) and how many come back bit-identical;
 2. corrupted files (the ``paper`` preset, BER ``--ber``, the file's own bytes and headers: the simulator with
    ``add_thumbnail=never``, nothing re-encoded): mean / p10 / worst for Pillow, the plain decode, ``dc``,
-   ``dc_thumb`` as it was before the check (``check_thumbnail=false``) and restore's default, and how many
-   files come out below Pillow;
+   ``dc_thumb`` as it was before the check (``check_thumbnail=false``) and restore's default (SCA methods
+   with their presets, ``src.sca.presets``), and how many files come out below Pillow;
 3. mismatched thumbnails (first ``--mismatch`` corrupted files): the right thumbnail made from the clean
    decode, then stretched to 4:3, letterboxed (16:9 content in 4:3 with bars), a stale crop (a wider scene:
    the image mirror-padded by 1/8 on each side), rotated (the display orientation of EXIF Orientation=6)
-   and another file's: given as ``thumbnail=`` (``thumbnail_choice=given``), against ``dc`` alone;
+   and another file's: given as ``thumbnail=`` (``thumbnail_choice=given``), against restore without any
+   thumbnail (``thumbnail_choice=none``: ``dc`` alone);
 4. restart intervals: the corrupted files with DRI and MCUs the decoder lost: restore's gain over the plain
    decode, with and without the interval path (``restarts=false``).
 """
@@ -52,6 +53,7 @@ from src.utils.photos import bundled_photos  # noqa: E402
 JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif")
 CHANGED_DB = 50.0
 CAP_DB = 99.0
+UNCHECKED = {**sca_preset("dc_thumb"), "check_thumbnail": False}  # dc_thumb as it was before the check
 
 
 def y_psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -170,10 +172,8 @@ def main(argv: list[str] | None = None) -> None:
             row = {
                 "pillow": y_psnr(pil, truth),
                 "decode": y_psnr(dec.to_rgb(), truth),
-                "dc": y_psnr(compensate(dec, None, "dc").rgb8, truth),
-                "dc_thumb unchecked": y_psnr(
-                    compensate(dec, None, "dc_thumb", check_thumbnail=False).rgb8, truth
-                ),
+                "dc": y_psnr(compensate(dec, None, **sca_preset("dc")).rgb8, truth),
+                "dc_thumb unchecked": y_psnr(compensate(dec, None, **UNCHECKED).rgb8, truth),
             }
             res = restore_default(bad)
             row["restore"] = y_psnr(res.restored, truth)
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
             corrupted.append((name, bad, dec))
             lost = int(np.count_nonzero(np.asarray(dec.mcu_status) & MCU_LOST))
             if dec.restart_interval and lost:
-                off = compensate(dec, None, "dc_thumb", restarts=False).rgb8
+                off = compensate(dec, None, **{**sca_preset("dc_thumb"), "restarts": False}).rgb8
                 dri_rows.append(
                     (name, dec.restart_interval, lost, row["decode"], row["restore"], y_psnr(off, truth))
                 )
@@ -196,12 +196,12 @@ def main(argv: list[str] | None = None) -> None:
     for k, (name, bad, dec) in enumerate(picked):
         truth = truths[name]
         other = truths[picked[(k + 1) % len(picked)][0]] if len(picked) > 1 else truth[::-1]
-        dc = y_psnr(compensate(dec, None, "dc").rgb8, truth)
+        dc = y_psnr(restore_default(bad, thumbnail_choice="none").restored, truth)
         mm_dc.append(dc)
         for case, thumb in mismatched_thumbnails(truth, other).items():
             res = restore_default(bad, thumbnail=thumb, thumbnail_choice="given")
             mm[case]["checked"].append(y_psnr(res.restored, truth) - dc)
-            raw = compensate(dec, thumb, "dc_thumb", check_thumbnail=False).rgb8
+            raw = compensate(dec, thumb, **UNCHECKED).rgb8
             mm[case]["unchecked"].append(y_psnr(raw, truth) - dc)
 
     # the table
