@@ -135,6 +135,7 @@ def restore(cfg: DictConfig) -> dict[str, Any]:
             result = restore_bytes(
                 data, decoder, sca, given_thumbnail(f, cfg.get("thumbnail"), input_root), restorer,
                 str(cfg.get("fallback_method") or "dc"), bool(cfg.get("gca_input_thumbnail")), max_filled,
+                str(cfg.get("thumbnail_choice") or "auto"),
             )  # fmt: skip
             metadata = jpeg_metadata(data) if cfg.get("keep_metadata", True) else None
             images = {"restored": result.restored}

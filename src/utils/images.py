@@ -10,7 +10,8 @@ Rules every path follows (training, ``src.eval``, ``src.restore``, the demo):
 - **resizing** 8-bit images (:func:`resize_uint8`): bicubic, antialiased when shrinking, on the uint8 data
   (an SCA image is resized as uint8, never as float); masks and other float planes: :func:`resize_float`.
 - **thumbnails**: the one made from an image is :func:`thumbnail_of` (bicubic, 160 px on the long side, the
-  paper's); the one stored in a file's header is decoded by :func:`decode_thumbnail`.
+  paper's); the one stored in a file's header is decoded by :func:`decode_thumbnail`
+  (``src.jpeg.thumbnail.decode_thumbnail``, re-exported here).
 
 numpy + Pillow at import; torch is imported inside :func:`resize_uint8` only (its antialiased uint8 kernel is
 about 7x faster than Pillow's), so ``src.sca`` / ``src.jpeg`` callers may import this module without torch.
@@ -28,6 +29,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from src.errors import BitstreamRestoreError
+from src.jpeg.thumbnail import decode_thumbnail  # noqa: F401  (re-exported: the one home is src.jpeg)
 from src.utils.io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -130,19 +132,6 @@ def thumbnail_of(rgb: np.ndarray, long_side: int = THUMBNAIL_LONG_SIDE) -> np.nd
     """The thumbnail made from uint8 (H, W, 3) ``rgb``: :func:`resize_uint8` to :func:`thumbnail_size`."""
     h, w = rgb.shape[:2]
     return resize_uint8(rgb, thumbnail_size(w, h, long_side))
-
-
-def decode_thumbnail(data: bytes | None) -> np.ndarray | None:
-    """uint8 (h, w, 3) RGB of thumbnail JPEG bytes (e.g. ``Decoded.thumbnail``); None when there are none or
-    Pillow cannot decode them (a damaged thumbnail is as good as none: logged as a warning)."""
-    if not data:
-        return None
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            return np.asarray(im.convert("RGB"))
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        log.warning("cannot decode the header thumbnail (%d bytes): %s", len(data), exc)
-        return None
 
 
 # ------------------------------------------------------------------------------------------- reading
