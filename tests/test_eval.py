@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 import hydra
+import pytest
 import numpy as np
 from PIL import Image
 from test_configs import compose_config
@@ -74,6 +75,8 @@ def test_markdown_table_means_per_image() -> None:
     assert "| m | 56.67 / 0.5000 |" in table
     assert "| m | 56.00 / 0.4000 |" in table  # RGB: (29 + 39 + 100) / 3
     assert "1e-05: 3" in table and "1 file(s) the corruption left intact left out" in table
+    # the spread: mean, 10th percentile and the worst file of the damaged ones (i0 at 30 dB)
+    assert "| 1e-05 | m | 56.67 | 32.00 | 30.00 | i0 (seed 0) |" in table
 
 
 def test_pillow_view_of_garbage_is_grey() -> None:
@@ -193,3 +196,15 @@ def test_eval_says_which_holdout_it_scores(tmp_path: Path, caplog) -> None:
     )
     assert result["scored"].startswith(expected) and expected in caplog.text
     assert f"Scored: {expected}" in result["table"]
+
+
+def test_bench_dir_that_is_no_src_corrupt_folder_is_a_clear_error(tmp_path: Path) -> None:
+    from src.data.corrupted_folder import InputError
+
+    (tmp_path / "empty").mkdir()
+    for folder, message in (
+        (tmp_path / "missing", "does not exist"),
+        (tmp_path / "empty", "is not a src.corrupt folder"),
+    ):
+        with pytest.raises(InputError, match=message):
+            evaluate(compose_config("eval", [f"bench_dir={folder}"], tmp_path / "run"))

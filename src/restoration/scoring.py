@@ -31,7 +31,15 @@ from src.utils.seeds import derive_seed
 
 log = logging.getLogger(__name__)
 
-__all__ = ["csv_text", "eval_seed", "evaluate_file", "markdown_table", "pillow_view", "score_file"]
+__all__ = [
+    "csv_text",
+    "eval_seed",
+    "evaluate_file",
+    "markdown_table",
+    "pillow_view",
+    "score_file",
+    "spread_lines",
+]
 
 CSV_FIELDS = ("image", "ber", "seed", "scale", "factor", "width", "height", "method", "psnr_y", "ssim_y",
               "ssim_y_paper", "psnr_rgb", "ssim_rgb", "psnrb_y", "flips", "damaged")  # fmt: skip
@@ -200,7 +208,27 @@ def markdown_table(
                     g = groups.get((ber, m, f))
                     cells.append(f"{mean(g[a]):.2f} / {mean(g[b]):.4f}" if g else "-")
                 lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    lines += spread_lines(corrupted, bers, factors[0], labels[0], methods)
     return "\n".join(lines) + "\n"
+
+
+def spread_lines(
+    rows: list[dict[str, Any]], bers: Sequence[float], factor: float, label: str, methods: Sequence[str]
+) -> list[str]:
+    """Markdown lines: per BER and method, the Y-PSNR mean, 10th percentile and worst file (its name and
+    seed) at the scale ``factor`` (headed ``label``): a mean alone hides the files a method breaks."""
+    lines = ["", f"## Y-PSNR (dB) spread at {label}: mean / 10th percentile / worst file", ""]
+    lines += ["| BER | method | mean | p10 | worst | worst file |", "|---|---|---|---|---|---|"]
+    for ber in bers:
+        for m in methods:
+            sel = [r for r in rows if r["ber"] == ber and r["method"] == m and r["factor"] == factor]
+            if not sel:
+                continue
+            values = np.minimum(np.asarray([r["psnr_y"] for r in sel], dtype=np.float64), PSNR_CAP)
+            worst = sel[int(np.argmin(values))]
+            lines.append(f"| {ber:g} | {m} | {values.mean():.2f} | {np.percentile(values, 10):.2f} | "
+                         f"{values.min():.2f} | {worst['image']} (seed {worst['seed']}) |")  # fmt: skip
+    return lines
 
 
 def csv_text(rows: list[dict[str, Any]]) -> str:
