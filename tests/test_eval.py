@@ -6,8 +6,8 @@ import csv
 from pathlib import Path
 
 import hydra
-import pytest
 import numpy as np
+import pytest
 from PIL import Image
 from test_configs import compose_config
 
