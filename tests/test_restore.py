@@ -505,3 +505,20 @@ def test_side_by_side_picture(tmp_path: Path, coffee: np.ndarray) -> None:
         Image.open(next(p for p in small["written"] if p.endswith("_compare.png"))).size[0]
         == 3 * 128 + 2 * GAP
     )
+
+
+def test_an_icc_profile_that_is_not_rgb_is_not_carried(coffee: np.ndarray) -> None:
+    """The PNGs are RGB: a profile for other data (here Lab) would misdescribe them; the report says so."""
+    import io
+
+    from PIL import ImageCms
+
+    from src.restoration.outputs import jpeg_metadata
+
+    lab = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    buf = io.BytesIO()
+    Image.fromarray(coffee).save(buf, "JPEG", icc_profile=lab)
+    meta = jpeg_metadata(buf.getvalue())
+    assert meta.icc_profile is None and meta.note == "ICC profile for 'Lab' data not carried: the PNG is RGB"
+    rgb, _, _ = _camera_like_jpeg(coffee)
+    assert jpeg_metadata(rgb).icc_profile is not None and jpeg_metadata(b"\xff\xd8 junk").note is not None

@@ -139,7 +139,12 @@ def jpeg_metadata(data: bytes) -> Metadata:
     exif = info.get("exif") or None
     if exif is not None and not exif.startswith(b"Exif\x00\x00"):
         exif = b"Exif\x00\x00" + exif
-    return Metadata(exif, info.get("icc_profile") or None, digest)
+    icc = info.get("icc_profile") or None
+    space = icc[16:20] if icc and len(icc) >= 20 else b""
+    if icc is not None and space != b"RGB ":  # the PNGs are RGB: a grey / CMYK profile misdescribes them
+        name = space.decode("ascii", "replace").strip() or "unreadable"
+        return Metadata(exif, None, digest, f"ICC profile for {name!r} data not carried: the PNG is RGB")
+    return Metadata(exif, icc, digest)
 
 
 def write_output(
