@@ -20,8 +20,9 @@ of which source and how it was cut, or which folder) is logged first and written
 Writes (atomically) ``metrics.csv`` (one row per image x BER x seed x scale x method), ``table.md`` (per-image
 means: Y-PSNR / Y-SSIM in the paper's protocol, then RGB PSNR / SSIM) and, for the first ``save_images``
 images of every BER, ``images/<name>_ber<BER>_s<seed>.png``: pillow | robust | SCA | thumbnail | model |
-ground truth at the file's own (largest scored) size, cut to ``picture_crop`` where the robust decode is
-worst, each panel labelled with its Y-PSNR. A progress bar runs over the files (``progress=false`` hides it).
+ground truth at the file's own (largest scored) size, cut to ``picture_crop`` where the restoration (the
+model, else SCA) is worst, each panel labelled with its Y-PSNR. A progress bar runs over the files
+(``progress=false`` hides it).
 """
 
 from __future__ import annotations
@@ -210,7 +211,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             psnr = {r["method"]: r["psnr_y"] for r in file_rows if (r["width"], r["height"]) == largest}
             shown = [n for n in names if n in pictures]
             title = f"{case.key}, BER {case.ber:g}, seed {case.seed}, {case.flips} flips"
-            picture = eval_picture(pictures, psnr, shown, crop, title)
+            focus = next((n for n in ("model", names[2]) if n in pictures), "robust")  # the restoration
+            picture = eval_picture(pictures, psnr, shown, crop, title, focus)
             stem = Path(case.key).with_suffix("").as_posix().replace("/", "_")
             write_png(out_dir / "images" / f"{stem}_ber{case.ber:g}_s{case.seed}.png", picture)
     atomic_write_text(out_dir / "metrics.csv", csv_text(rows))

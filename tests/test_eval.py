@@ -103,7 +103,7 @@ def test_eval_picture_crops_where_the_damage_is() -> None:
     robust[300:420, 700:900] = 0  # the damage, in the lower right
     images = {"robust": robust, "gt": gt}
     cw, ch = 400, 200
-    picture = eval_picture(images, {"robust": 12.5}, ["robust", "gt"], (cw, ch), "t")
+    picture = eval_picture(images, {"robust": 12.5}, ["robust", "gt"], (cw, ch), "t", focus="robust")
     assert picture.shape[1] == 2 * cw + GAP
     left, top = damage_window(np.abs(robust.astype(np.float32) - gt).mean(axis=2), (cw, ch))
     assert 900 - cw <= left <= 700 and 420 - ch <= top <= 300  # the window holds all the damage

@@ -169,23 +169,24 @@ def eval_picture(
     names: Sequence[str],
     crop: Size | None,
     title: str,
+    focus: str | None = None,
 ) -> np.ndarray:
     """``src.eval``'s picture of one file: the outputs ``images[name]`` (uint8 (H, W, 3), one size, with
     ``images["gt"]``) of ``names`` at their own size, each labelled with its Y-PSNR ``psnr[name]`` (dB, over
     the whole image), in rows of three. Images larger than ``crop`` = (w, h) are cut to the window where the
-    robust decode (else the first panel) differs most from the ground truth (:func:`damage_window`); the
-    ``title`` line says what was cut."""
+    panel ``focus`` (default: the first) differs most from the ground truth (:func:`damage_window`): where the
+    restoration is worst; the ``title`` line says what was cut."""
     gt = images["gt"]
     h, w = gt.shape[:2]
+    focus = focus if focus in images else names[0]
     left, top, (cw, ch) = 0, 0, (w, h)
     if crop is not None and (w > crop[0] or h > crop[1]):
         cw, ch = min(crop[0], w), min(crop[1], h)
-        ref = images.get("robust", images[names[0]])
-        error = np.abs(ref.astype(np.float32) - gt.astype(np.float32)).mean(axis=2)
+        error = np.abs(images[focus].astype(np.float32) - gt.astype(np.float32)).mean(axis=2)
         left, top = damage_window(error, (cw, ch))
     where = ""
     if (cw, ch) != (w, h):
-        where = f"; crop {cw}x{ch} at x={left}, y={top} (where the robust decode is worst)"
+        where = f"; crop {cw}x{ch} at x={left}, y={top} (where {focus} is worst)"
     panels, labels = [], []
     for name in names:
         panels.append(images[name][top : top + ch, left : left + cw])
