@@ -150,7 +150,8 @@ def restore(cfg: DictConfig) -> dict[str, Any]:
                 path = output_path(out_dir, bases[f], kind)
                 refuse_existing([path], True, protected)
                 meta = metadata if kind != "compare" else None
-                paths.append(str(write_output(path, rgb, meta, f.name, overwrite)))
+                level = int(cfg.get("png_compress_level", 1))
+                paths.append(str(write_output(path, rgb, meta, f.name, overwrite, level)))
         except (BitstreamRestoreError, OSError) as exc:  # a bad file must not stop a folder; bugs raise
             if single:
                 raise RestoreError(f"{f}: {one_line(exc)}") from exc
