@@ -275,18 +275,28 @@ def test_truncated_scan_fills_the_rest(astronaut):
     data = pillow_jpeg(astronaut[:128, :128], 75, "4:2:0")
     hdr = parse_header(data)
     cut = data[: (hdr.scan_start + hdr.scan_end) // 2]
-    for fill in ("dc", "grey"):
-        d = decode(cut, fill=fill)
+    for fill, fill_truncated in (("dc", "dc"), ("grey", "grey"), ("dc", "grey")):
+        d = decode(cut, fill=fill, fill_truncated=fill_truncated)
         lost = (d.mcu_status & MCU_LOST) != 0
         assert 0 < lost.sum() < lost.size
         first = int(np.flatnonzero(lost.ravel())[0])
         assert lost.ravel()[first:].all()  # everything after the end of data is filled
         assert d.count("eof_fill") == 1
         y = d.dc[0].reshape(d.mcu_rows, 2, d.mcu_cols, 2).transpose(0, 2, 1, 3).reshape(-1, 4)
-        if fill == "grey":
+        if "grey" in (
+            fill,
+            fill_truncated,
+        ):  # a truncated file's lost tail is mid-grey by default, as libjpeg's
             assert (y[first:] == 0).all()
         else:  # the last decoded DC of the component carries on
             assert (y[first:] == y[first - 1, -1]).all()
+    assert (decode(cut).dc[0] == decode(cut, fill_truncated="grey").dc[0]).all()
+    # with an EOI, MCUs left without data at the end (garbage decoded as extra MCUs) keep the DC carried on
+    d = decode(cut + b"\xff\xd9")
+    lost = ((d.mcu_status & MCU_LOST) != 0).ravel()
+    y = d.dc[0].reshape(d.mcu_rows, 2, d.mcu_cols, 2).transpose(0, 2, 1, 3).reshape(-1, 4)
+    first = int(np.flatnonzero(lost)[0])
+    assert (y[first:] == y[first - 1, -1]).all() and y[first - 1, -1] != 0
 
 
 @pytest.mark.parametrize(

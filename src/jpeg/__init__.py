@@ -18,7 +18,10 @@ a 16-byte cipher block boundary near the error (measured: no better than ``paper
 
 Filled MCUs (no data left in their segment, or an interval lost): AC zero and the DC predictor of the
 component carried on (``fill="dc"``, the default: no grey holes in the DC map SCA works on); ``fill="grey"``
-writes zeros as the paper's decoder does.
+writes zeros as the paper's decoder does. A truncated file (no EOI) is the exception: the MCUs after its
+data ran out are mid-grey, as libjpeg (and so Pillow) leaves them (``fill_truncated="grey"``, the default;
+a carried-on DC painted the whole lost part one flat colour, worse than grey); ``fill_truncated="dc"``
+carries the DC there too.
 
 Events (``Decoded.events``) are hints, not the whole story: Huffman codes resynchronise by themselves, so
 at BER 1e-5 the paper's rules notice almost none of the ~17 hits per 2K image; the plausibility checks

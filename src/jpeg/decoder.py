@@ -27,6 +27,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "max_pixels": DEFAULT_MAX_PIXELS,  # pixel-count limit (None = no limit)
     "idct": "islow",  # "islow" (libjpeg's integer IDCT) or "float" (exact, as the paper's cv2.idct)
     "fill": "dc",  # lost MCUs: "dc" = keep the DC predictor, AC zero; "grey" = all zero (the paper's choice)
+    "fill_truncated": "grey",  # MCUs after the end of a truncated file's data (no EOI): as libjpeg, or "dc"
     "check_dc_category": False,  # error if a DC magnitude category > 11
     "check_ac_size": False,  # error if an AC magnitude size > 10
     "check_zrl": False,  # error if a ZRL runs past coefficient 63
@@ -112,8 +113,9 @@ def _resolve(strategy: str, options: dict[str, Any]) -> dict[str, Any]:
     opts = {**DEFAULT_OPTIONS, **options}
     if opts["idct"] not in IDCT_METHODS:
         raise ValueError(f"idct={opts['idct']!r}; allowed: {', '.join(IDCT_METHODS)}")
-    if opts["fill"] not in FILL_MODES:
-        raise ValueError(f"fill={opts['fill']!r}; allowed: {', '.join(FILL_MODES)}")
+    for key in ("fill", "fill_truncated"):
+        if opts[key] not in FILL_MODES:
+            raise ValueError(f"{key}={opts[key]!r}; allowed: {', '.join(FILL_MODES)}")
     return opts
 
 
@@ -224,7 +226,8 @@ def _decode_with_header(data: bytes, hdr: JPEGHeader, strategy: str, opts: dict[
     )
     ne = E.decode_scan(
         buf, nbytes, rst_pos, rst_num, stop_pos, src_off, mcu_cols, mcu_rows, hdr.restart_interval, blk, cmp,
-        tabs, qt, ZIGZAG, code, checks, max_retry, budget, opts["fill"] == "dc", aligned, (coef, nzk, dc),
+        tabs, qt, ZIGZAG, code, checks, max_retry, budget, opts["fill"] == "dc",
+        not hdr.has_eoi and opts["fill_truncated"] == "grey", aligned, (coef, nzk, dc),
         status, bitpos, skipped, events,
     )  # fmt: skip
 

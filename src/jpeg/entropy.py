@@ -484,6 +484,7 @@ def decode_scan(
     max_retry_bits,
     work_budget,
     fill_dc,
+    eof_grey,
     aligned,
     out,
     status,
@@ -502,7 +503,9 @@ def decode_scan(
     fields; ``qt`` int64 (components, 64) natural order; ``zz`` zigzag -> natural index.
     ``out`` = (coef int16 (nblocks, 64) natural order, nzk uint8 (nblocks,) last nonzero zigzag index
     plus 128 when a coefficient lies outside the top-left 4x4, dc int32 (nblocks,)); ``status`` uint8,
-    ``bitpos`` int64, ``skipped`` int32 per MCU in raster order.
+    ``bitpos`` int64, ``skipped`` int32 per MCU in raster order. ``fill_dc``: filled MCUs keep the DC
+    predictor (else DC 0, mid-grey); ``eof_grey``: except the MCUs filled because the file's data ran out
+    (a truncated file), which are mid-grey as libjpeg leaves them.
     """
     buf = scan_words(buf)  # the MCU decoder reads 64-bit big-endian words (see _peek32)
     nmcu = mcu_cols * mcu_rows
@@ -623,12 +626,14 @@ def decode_scan(
             _clear_mcu(m, mcu_cols, blk, cmp, out)
             for ci in range(ncomp):
                 pred[ci] = backup[ci]
+            dc_fill = fill_dc
             if st == END:
                 ne = _event(events, ne, EV_EOF_FILL, m, at, m1 - m, j)
+                dc_fill = fill_dc and not (eof_grey and seg_end == nbytes)  # the file's data ran out
             else:
                 ne = _event(events, ne, EV_ERROR_FILL, m, at, m1 - m, reason)
             for mm in range(m, m1):
-                _fill_mcu(mm, mcu_cols, blk, cmp, out, pred, fill_dc)
+                _fill_mcu(mm, mcu_cols, blk, cmp, out, pred, dc_fill)
                 status[mm] |= MCU_LOST
                 bitpos[mm] = -1
             break
