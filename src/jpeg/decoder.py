@@ -56,6 +56,10 @@ class Event(NamedTuple):
     - ``eof_fill`` / ``error_fill``: at the first filled MCU; that MCU and the rest of its restart interval
       (or of the image) got no data (``MCU_LOST``);
     - ``spurious_marker``: a non-RST marker removed from the scan, at the MCU being decoded there;
+    - ``erased_run`` (no DRI): a run of >= ``ERASED_MIN_PAIRS`` ``FF FF`` pairs (erased flash / sector read
+      as 0xFF) at the first MCU decoded after it: the MCUs the run held (as many as were missing at the end
+      of the scan) are placed there as ``MCU_LOST`` and the later MCUs moved back to their own places; no
+      ``eof_fill`` or per-pair ``spurious_marker`` events then;
     - ``no_eoi`` (last MCU): the file has no FFD9 after the scan (truncated);
     - ``events_dropped``: more events than ``max_events`` (the rest are counted, not kept).
     """
@@ -230,6 +234,12 @@ def _decode_with_header(data: bytes, hdr: JPEGHeader, strategy: str, opts: dict[
         not hdr.has_eoi and opts["fill_truncated"] == "grey", aligned, (coef, nzk, dc),
         status, bitpos, skipped, events,
     )  # fmt: skip
+    gap = None
+    if hdr.restart_interval == 0 and mk_pos.size:
+        gap = _erased_run(mk_pos, mk_code, spurious)
+        if gap is not None:
+            gap = _place_erased_run(gap, blk, cmp, mcu_cols, nmcu, (coef, nzk, dc), status, bitpos, skipped,
+                                    opts["fill"] == "dc")  # fmt: skip
 
     planes = []
     dcs = []
@@ -251,9 +261,22 @@ def _decode_with_header(data: bytes, hdr: JPEGHeader, strategy: str, opts: dict[
     ]
     if ne > events.shape[0]:
         ev.append(Event("events_dropped", nmcu - 1, -1, f"{ne - events.shape[0]} further events not kept"))
+    if gap is not None:  # the MCUs after the run moved: so do their events; the end fill is now at the run
+        g, n, first, count, pos = gap
+        ev = [e._replace(mcu=e.mcu + n) if e.mcu >= g else e for e in ev
+              if not (e.kind == "eof_fill" and e.mcu == nmcu - n)]  # fmt: skip
+        at_byte = int(mk_file[first])
+        detail = (
+            f"{count} marker pairs ({2 * count}+ bytes of FF, erased media?) at file byte {at_byte}: "
+            f"the {n} MCUs missing at the end of the scan placed here (lost)"
+        )
+        ev.append(Event("erased_run", g, pos * 8, detail))
     if mk_pos.size:
         decoded_at = np.flatnonzero(bitpos >= 0)
         sp = np.flatnonzero(spurious)
+        if gap is not None:  # one event for the whole run, not one per FF FF pair
+            in_run = (sp >= gap[2]) & (sp < gap[2] + gap[3])
+            sp = sp[~in_run]
         keep = max(0, int(opts["max_events"]) - len(ev))  # a flood of markers cannot flood the list
         if sp.size > keep:
             ev.append(
@@ -285,6 +308,71 @@ def _decode_with_header(data: bytes, hdr: JPEGHeader, strategy: str, opts: dict[
         strategy=strategy, coefficients=coefs, color=hdr.color, scan_bits=nbytes * 8,
         restart_interval=hdr.restart_interval, options=opts,
     )  # fmt: skip
+
+
+ERASED_MIN_PAIRS = 32
+"""A run of at least this many ``FF FF`` pairs at one scan position (64+ bytes of 0xFF) is erased media
+(a flash page or sector read back as 0xFF), not scan data: Huffman data never holds ``FF FF`` and random
+corruption does not make 32 in a row."""
+
+
+def _erased_run(mk_pos: np.ndarray, mk_code: np.ndarray, spurious: np.ndarray) -> tuple[int, int, int] | None:
+    """(unstuffed byte position, index of its first marker, markers there) of the longest run of removed
+    markers at one position holding >= ERASED_MIN_PAIRS ``FF FF`` pairs, or None."""
+    idx = np.flatnonzero(spurious)
+    if idx.size < ERASED_MIN_PAIRS:
+        return None
+    pos = mk_pos[idx]
+    starts = np.flatnonzero(np.r_[True, pos[1:] != pos[:-1]])
+    counts = np.diff(np.r_[starts, pos.size])
+    ff = np.add.reduceat((mk_code[idx] == 0xFF).astype(np.int64), starts)
+    best = int(np.argmax(np.where(ff >= ERASED_MIN_PAIRS, counts, 0)))
+    if ff[best] < ERASED_MIN_PAIRS:
+        return None
+    return int(pos[starts[best]]), int(idx[starts[best]]), int(counts[best])
+
+
+def _place_erased_run(gap, blk, cmp, mcu_cols, nmcu, out, status, bitpos, skipped, fill_dc):
+    """Move the MCUs decoded after an erased run to where they belong (in place).
+
+    The run's bytes are gone, so the data after it was decoded as if it followed the data before it: every
+    later MCU landed early by the MCUs the run held, and as many were filled at the end of the scan
+    (``eof_fill``). Those MCUs are moved later by that count and the gap they leave, at the run, is filled
+    instead (``MCU_LOST``, the fill policy of the end fill: DC carried from the MCU before the run, or 0).
+    Returns (first MCU of the gap, MCUs moved by, first marker index, markers, unstuffed byte position) or
+    None when there is nothing to place (no end fill, or no MCU decoded after the run).
+    """
+    pos, first, count = gap
+    coef, nzk, dc = out
+    lost = (status & E.MCU_LOST) != 0
+    n = nmcu - int(np.flatnonzero(~lost)[-1]) - 1 if (~lost).any() else 0  # MCUs filled at the end
+    after = np.flatnonzero((bitpos >= pos * 8) & ~lost)
+    if n == 0 or after.size == 0 or after[0] == 0 or after[0] >= nmcu - n:
+        return None
+    g = int(after[0])
+    m = np.arange(nmcu, dtype=np.int64)[:, None]
+    row, col = m // mcu_cols, m % mcu_cols
+    c = blk[:, 0][None, :]
+    bidx = (
+        cmp[c, 2] + (row * cmp[c, 1] + blk[:, 1][None, :]) * cmp[c, 3] + col * cmp[c, 0] + blk[:, 2][None, :]
+    )
+    src, dst = bidx[g : nmcu - n].ravel(), bidx[g + n :].ravel()
+    coef[dst] = coef[src]
+    nzk[dst] = nzk[src]
+    dc[dst] = dc[src]
+    for a in (status, bitpos, skipped):
+        a[g + n :] = a[g : nmcu - n].copy()
+    hole = bidx[g : g + n]
+    last = {int(ci): int(bidx[g - 1, k]) for k, ci in enumerate(blk[:, 0])}  # predictor before the run
+    fill = np.array([dc[last[int(ci)]] if fill_dc else 0 for ci in blk[:, 0]], dtype=np.int64)
+    coef[hole.ravel()] = 0
+    coef[hole.ravel(), 0] = np.clip(np.broadcast_to(fill, hole.shape), -32768, 32767).ravel()
+    dc[hole.ravel()] = np.broadcast_to(fill, hole.shape).ravel()
+    nzk[hole.ravel()] = 0
+    status[g : g + n] = E.MCU_LOST
+    bitpos[g : g + n] = -1
+    skipped[g : g + n] = 0
+    return g, n, first, count, pos
 
 
 def warmup() -> None:
