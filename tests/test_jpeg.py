@@ -353,3 +353,30 @@ def test_stray_bytes_between_segments_are_skipped_like_libjpeg(astronaut, count)
     # bytes that never reach a marker are still a broken header
     with pytest.raises(CorruptHeader, match="no marker follows"):
         decode(clean[: ends[0]] + b"\x00" * 8)
+
+
+def test_fused_rgb_path_equals_the_planes_path(astronaut, chelsea):
+    """``decode(...).to_rgb()`` transforms MCU rows straight into RGB (the planes are made only when asked
+    for): the same pixels as ``planes_to_rgb`` on the planes, clean or corrupted, for every sampling."""
+    import pickle
+
+    from src.corruption import Corruptor
+    from src.jpeg.decoder import LazyPlanes
+
+    files = [pillow_jpeg(chelsea, 80, sub) for sub in ("4:2:0", "4:2:2", "4:4:4")]
+    files.append(pillow_jpeg(chelsea[..., 0], 80))
+    files.append(Corruptor.from_preset("paper", ber=1e-3).corrupt(astronaut, seed=5).corrupted_jpeg)
+    for data in files:
+        for upsample in ("fancy", "nearest"):
+            d = decode(data)
+            assert isinstance(d.planes, LazyPlanes) and not d.planes.ready
+            fused = d.to_rgb(upsample=upsample)
+            assert not d.planes.ready  # the fused path made no planes
+            planes = list(d.planes)
+            assert d.planes.ready and len(planes) == len(d.components)
+            ref = planes_to_rgb(planes, d.components, d.width, d.height, upsample, True, d.color)
+            np.testing.assert_array_equal(fused, ref)
+            np.testing.assert_array_equal(d.to_rgb(upsample=upsample), ref)  # now from the planes
+    back = pickle.loads(pickle.dumps(decode(files[0])))
+    np.testing.assert_array_equal(back.to_rgb(), decode(files[0]).to_rgb())
+    assert not isinstance(decode(files[0], idct="float").planes, LazyPlanes)

@@ -7,7 +7,10 @@
 Modules (libjpeg-turbo's split): ``markers`` (header up to SOS, scan extent), ``thumbnail`` (EXIF IFD1 /
 JFXX), ``huffman`` (lookup tables), ``bitstream`` (unstuffing, marker positions), ``entropy`` (numba MCU
 loop and resync strategies), ``idct`` (numba islow / float IDCT), ``color`` (numba upsampling + YCbCr ->
-RGB), ``decoder`` (``decode``, ``Decoded``), ``errors``.
+RGB, and the fused IDCT + colour path ``decode(...).to_rgb()`` takes), ``decoder`` (``decode``,
+``Decoded``), ``errors``. With the islow IDCT, ``Decoded.planes`` is a ``LazyPlanes``: the planes are
+transformed on first access, so a decode straight to RGB never makes the full-size float32 planes (the
+same pixels either way).
 
 Strategies (``conf/decoder/*.yaml``): ``paper`` retries an MCU one bit later after an error (the Two-ACIR
 algorithm; same skipped bits and planes as the pure-Python port in ``src/jpeg/oracle.py``); ``strict``

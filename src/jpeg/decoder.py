@@ -8,6 +8,7 @@ strategy) -> ``idct`` per component (numba) -> ``Decoded``; RGB on request with 
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from src.jpeg import entropy as E
 from src.jpeg.bitstream import unstuff
-from src.jpeg.color import UPSAMPLE_MODES, planes_to_rgb
+from src.jpeg.color import UPSAMPLE_MODES, blocks_to_rgb, planes_to_rgb
 from src.jpeg.huffman import pack_tables
 from src.jpeg.idct import COS, IDCT_METHODS, idct_float_plane, idct_islow_plane
 from src.jpeg.markers import DEFAULT_MAX_PIXELS, ZIGZAG, Component, JPEGHeader, parse_header
@@ -70,6 +71,52 @@ class Event(NamedTuple):
     detail: str
 
 
+class LazyPlanes(Sequence):
+    """The islow component planes of ``Decoded.planes`` (float32 (rows, cols) each), transformed on first
+    access: ``decode(...).to_rgb()`` takes the fused path (``color.blocks_to_rgb``) and never makes them.
+    A sequence like the list it stands for (index, iterate, ``len``, ``list(...)``); picklable."""
+
+    def __init__(self, coef, nzk, dc, comp_off, comp_brows, comp_bcols, qt):
+        self._args = (coef, nzk, dc, comp_off, comp_brows, comp_bcols, qt)
+        self._planes: list[np.ndarray] | None = None
+
+    @property
+    def ready(self) -> bool:
+        """True once the planes exist."""
+        return self._planes is not None
+
+    def _get(self) -> list[np.ndarray]:
+        if self._planes is None:
+            coef, nzk, dc, comp_off, comp_brows, comp_bcols, qt = self._args
+            planes = []
+            for i in range(len(comp_off)):
+                off, br, bc = int(comp_off[i]), int(comp_brows[i]), int(comp_bcols[i])
+                plane = np.empty((br * 8, bc * 8), dtype=np.float32)
+                idct_islow_plane(coef, nzk, dc, off, br, bc, qt[i], plane)
+                planes.append(plane)
+            self._planes = planes
+        return self._planes
+
+    def __len__(self) -> int:
+        return len(self._args[3])
+
+    def __getitem__(self, i):
+        return self._get()[i]
+
+    def __iter__(self):
+        return iter(self._get())
+
+    def __repr__(self) -> str:
+        return f"LazyPlanes({len(self)} planes, {'made' if self.ready else 'not made yet'})"
+
+    def to_rgb(self, components, width: int, height: int, upsample: str, color: str) -> np.ndarray:
+        """uint8 (height, width, 3) as ``planes_to_rgb(self, ..., clip=True)``, from the blocks."""
+        coef, nzk, dc, comp_off, comp_brows, comp_bcols, qt = self._args
+        rows = int(comp_brows[0]) // components[0].v
+        args = (coef, nzk, dc, comp_off, comp_bcols, qt, components, width, height, rows)
+        return blocks_to_rgb(*args, upsample, color)
+
+
 @dataclass
 class Decoded:
     """Result of ``decode``. Array layouts in the field comments; MCU flags: ``MCU_OK`` 0, ``MCU_RESYNC`` 1
@@ -83,7 +130,9 @@ class Decoded:
     mcu_rows: int
     mcu_width: int  # 8 * hmax pixels
     mcu_height: int  # 8 * vmax pixels
-    planes: list[np.ndarray]  # float32 (mcu_rows*8*v, mcu_cols*8*h) per component, level-shifted, unclipped
+    # float32 (mcu_rows*8*v, mcu_cols*8*h) per component, level-shifted, unclipped (islow: a LazyPlanes,
+    # transformed on first access; a list otherwise)
+    planes: Sequence[np.ndarray]
     dc: list[np.ndarray]  # int32 (mcu_rows*v, mcu_cols*h) per component: quantised DC after DPCM
     qtables: list[np.ndarray]  # uint16 (64,) natural order per component
     mcu_status: np.ndarray  # uint8 (mcu_rows, mcu_cols) MCU_* bit flags
@@ -101,6 +150,8 @@ class Decoded:
     def to_rgb(self, clip: bool = True, upsample: str = "fancy") -> np.ndarray:
         """uint8 (H, W, 3) RGB (libjpeg's arithmetic) if ``clip``, else float32 (H, W, 3) unclipped 0..255."""
         p = self.planes
+        if clip and isinstance(p, LazyPlanes) and not p.ready:  # fused IDCT + colour: same pixels
+            return p.to_rgb(self.components, self.width, self.height, upsample, self.color)
         return planes_to_rgb(p, self.components, self.width, self.height, upsample, clip, self.color)
 
     def count(self, kind: str) -> int:
@@ -241,19 +292,21 @@ def _decode_with_header(data: bytes, hdr: JPEGHeader, strategy: str, opts: dict[
             gap = _place_erased_run(gap, blk, cmp, mcu_cols, nmcu, (coef, nzk, dc), status, bitpos, skipped,
                                     opts["fill"] == "dc")  # fmt: skip
 
-    planes = []
     dcs = []
     coefs = []
     for i in range(ncomp):
         off, br, bc = int(comp_off[i]), int(comp_brows[i]), int(comp_bcols[i])
-        plane = np.empty((br * 8, bc * 8), dtype=np.float32)
-        if opts["idct"] == "islow":
-            idct_islow_plane(coef, nzk, dc, off, br, bc, qt[i], plane)
-        else:
-            idct_float_plane(coef, nzk, dc, off, br, bc, qt[i], COS, plane)
-        planes.append(plane)
         dcs.append(dc[off : off + br * bc].reshape(br, bc))
         coefs.append(coef[off : off + br * bc].reshape(br, bc, 64))
+    if opts["idct"] == "islow":
+        planes: Sequence[np.ndarray] = LazyPlanes(coef, nzk, dc, comp_off, comp_brows, comp_bcols, qt)
+    else:
+        planes = []
+        for i in range(ncomp):
+            off, br, bc = int(comp_off[i]), int(comp_brows[i]), int(comp_bcols[i])
+            plane = np.empty((br * 8, bc * 8), dtype=np.float32)
+            idct_float_plane(coef, nzk, dc, off, br, bc, qt[i], COS, plane)
+            planes.append(plane)
 
     ev = [
         Event(E.EVENT_NAMES[k], int(m), int(p), _event_detail(int(k), int(a), int(b)))
