@@ -146,6 +146,7 @@ class Decoded:
     scan_bits: int = 0  # length of the unstuffed scan in bits
     restart_interval: int = 0
     options: dict[str, Any] = field(default_factory=dict, repr=False)
+    orientation: int | None = None  # EXIF Orientation (1..8; None: absent): planes are in stored orientation
 
     def to_rgb(self, clip: bool = True, upsample: str = "fancy") -> np.ndarray:
         """uint8 (H, W, 3) RGB (libjpeg's arithmetic) if ``clip``, else float32 (H, W, 3) unclipped 0..255."""
@@ -359,7 +360,7 @@ def _decode_with_header(data: bytes, hdr: JPEGHeader, strategy: str, opts: dict[
         mcu_status=status.reshape(mcu_rows, mcu_cols), mcu_bitpos=bitpos.reshape(mcu_rows, mcu_cols),
         mcu_skipped_bits=skipped.reshape(mcu_rows, mcu_cols), events=ev, thumbnail=hdr.thumbnail,
         strategy=strategy, coefficients=coefs, color=hdr.color, scan_bits=nbytes * 8,
-        restart_interval=hdr.restart_interval, options=opts,
+        restart_interval=hdr.restart_interval, options=opts, orientation=hdr.orientation,
     )  # fmt: skip
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from src.jpeg.errors import CorruptHeader, ImageTooLarge, UnsupportedJPEG
 from src.jpeg.huffman import HuffmanSpec, validate_spec
-from src.jpeg.thumbnail import thumbnail_from_exif, thumbnail_from_jfxx
+from src.jpeg.thumbnail import read_exif, thumbnail_from_jfxx
 
 DEFAULT_MAX_PIXELS = 100_000_000
 """Default pixel-count limit (width * height) against decompression bombs (about 1.2 GB of planes)."""
@@ -92,6 +92,7 @@ class JPEGHeader:
     sof_marker: int = 0xC0
     comments: list[bytes] = field(default_factory=list)
     extraneous: list[tuple[int, int, int]] = field(default_factory=list)  # (file offset, bytes, next marker)
+    orientation: int | None = None  # EXIF IFD0 Orientation (1..8), None when absent
 
 
 def _err(msg: str) -> CorruptHeader:
@@ -194,7 +195,7 @@ def parse_header(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> JP
     frame = None
     sof_marker = 0
     restart = 0
-    thumbnail = jfxx = None
+    thumbnail = jfxx = orientation = None
     adobe_transform = None
     jfif = False
     comments: list[bytes] = []
@@ -254,9 +255,12 @@ def parse_header(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> JP
                 jfif = True
             if jfxx is None:
                 jfxx = thumbnail_from_jfxx(payload)
-        elif marker == 0xE1:
+        elif marker == 0xE1 and payload.startswith(b"Exif\x00\x00"):
+            exif = read_exif(payload)
             if thumbnail is None:
-                thumbnail = thumbnail_from_exif(payload)
+                thumbnail = exif.thumbnail
+            if orientation is None:
+                orientation = exif.orientation
         elif marker == 0xEE:
             if payload.startswith(b"Adobe") and len(payload) >= 12:
                 adobe_transform = payload[11]
@@ -268,6 +272,7 @@ def parse_header(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> JP
                 thumbnail if thumbnail is not None else jfxx, adobe_transform, jfif, comments,
             )  # fmt: skip
             hdr.extraneous = extraneous
+            hdr.orientation = orientation
             return hdr
         i += 2 + length
 
