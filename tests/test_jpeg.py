@@ -380,3 +380,20 @@ def test_fused_rgb_path_equals_the_planes_path(astronaut, chelsea):
     back = pickle.loads(pickle.dumps(decode(files[0])))
     np.testing.assert_array_equal(back.to_rgb(), decode(files[0]).to_rgb())
     assert not isinstance(decode(files[0], idct="float").planes, LazyPlanes)
+
+
+def test_events_are_built_on_first_access_and_compare_as_lists(astronaut, coffee):
+    """``Decoded.events`` is a ``LazyEvents``: equal to the list it stands for, picklable; a file with a
+    preview JPEG appended after its EOI decodes to the same pixels."""
+    import pickle
+
+    from src.jpeg.decoder import LazyEvents
+
+    main = pillow_jpeg(astronaut[:128, :192], 85, "4:2:2", restart_blocks=4)
+    ref = decode(main)
+    assert isinstance(ref.events, LazyEvents)
+    assert ref.events == [e for e in ref.events] and len(ref.events) == ref.count("restart") > 0
+    d = decode(main + pillow_jpeg(coffee[:96, :96], 75))
+    np.testing.assert_array_equal(d.to_rgb(), ref.to_rgb())
+    assert pickle.loads(pickle.dumps(d)).events == d.events
+    assert d.count("spurious_marker") > 0  # the preview's markers, after the last MCU's data

@@ -138,7 +138,7 @@ class Decoded:
     mcu_status: np.ndarray  # uint8 (mcu_rows, mcu_cols) MCU_* bit flags
     mcu_bitpos: np.ndarray  # int64 (mcu_rows, mcu_cols) start bit in the unstuffed scan, -1 if lost
     mcu_skipped_bits: np.ndarray  # int32 (mcu_rows, mcu_cols) bits skipped by resync before the MCU
-    events: list[Event]
+    events: Sequence[Event]  # a LazyEvents from decode (built on first access), sorted by mcu
     thumbnail: bytes | None
     strategy: str
     coefficients: list[np.ndarray] = field(repr=False)  # int16 (mcu_rows*v, mcu_cols*h, 64) natural order
@@ -280,7 +280,7 @@ def _decode_with_header(data: bytes, hdr: JPEGHeader, strategy: str, opts: dict[
         int(opts["aligned_confirm"]),
         int(opts["aligned_window"]),
     )
-    ne = E.decode_scan(
+    ne, end_bit = E.decode_scan(
         buf, nbytes, rst_pos, rst_num, stop_pos, src_off, mcu_cols, mcu_rows, hdr.restart_interval, blk, cmp,
         tabs, qt, ZIGZAG, code, checks, max_retry, budget, opts["fill"] == "dc",
         not hdr.has_eoi and opts["fill_truncated"] == "grey", aligned, (coef, nzk, dc),
@@ -309,50 +309,12 @@ def _decode_with_header(data: bytes, hdr: JPEGHeader, strategy: str, opts: dict[
             idct_float_plane(coef, nzk, dc, off, br, bc, qt[i], COS, plane)
             planes.append(plane)
 
-    ev = [
-        Event(E.EVENT_NAMES[k], int(m), int(p), _event_detail(int(k), int(a), int(b)))
-        for k, m, p, a, b in events[: min(ne, events.shape[0])].tolist()
-    ]
-    if ne > events.shape[0]:
-        ev.append(Event("events_dropped", nmcu - 1, -1, f"{ne - events.shape[0]} further events not kept"))
-    if gap is not None:  # the MCUs after the run moved: so do their events; the end fill is now at the run
-        g, n, first, count, pos = gap
-        ev = [e._replace(mcu=e.mcu + n) if e.mcu >= g else e for e in ev
-              if not (e.kind == "eof_fill" and e.mcu == nmcu - n)]  # fmt: skip
-        at_byte = int(mk_file[first])
-        detail = (
-            f"{count} marker pairs ({2 * count}+ bytes of FF, erased media?) at file byte {at_byte}: "
-            f"the {n} MCUs missing at the end of the scan placed here (lost)"
-        )
-        ev.append(Event("erased_run", g, pos * 8, detail))
-    if mk_pos.size:
-        decoded_at = np.flatnonzero(bitpos >= 0)
-        sp = np.flatnonzero(spurious)
-        if gap is not None:  # one event for the whole run, not one per FF FF pair
-            in_run = (sp >= gap[2]) & (sp < gap[2] + gap[3])
-            sp = sp[~in_run]
-        keep = max(0, int(opts["max_events"]) - len(ev))  # a flood of markers cannot flood the list
-        if sp.size > keep:
-            ev.append(
-                Event("events_dropped", nmcu - 1, -1, f"{sp.size - keep} spurious_marker events not kept")
-            )
-            sp = sp[:keep]
-        where = np.searchsorted(bitpos[decoded_at], mk_pos[sp] * 8, side="right") - 1
-        for idx, w in zip(sp.tolist(), where.tolist(), strict=True):
-            m = int(decoded_at[w]) if w >= 0 else 0
-            ev.append(
-                Event("spurious_marker", m, int(mk_pos[idx]) * 8,
-                      f"ff{int(mk_code[idx]):02x} at file byte {int(mk_file[idx])} removed")
-            )  # fmt: skip
-        ev.sort(key=lambda e: e.mcu)
-    if not hdr.has_eoi:
-        ev.append(Event("no_eoi", nmcu - 1, nbytes * 8, "no FFD9 after the scan: the file is truncated"))
-    ev[:0] = [
-        Event(
-            "extraneous_bytes", 0, -1, f"{count} bytes before marker 0xff{code:02x} at file byte {at} skipped"
-        )
-        for at, count, code in hdr.extraneous
-    ]
+    rows = events[: min(ne, events.shape[0])]
+    markers = (mk_pos, mk_code, mk_file, spurious)
+    ev = LazyEvents(
+        rows, ne - events.shape[0], nmcu, gap, *markers, bitpos, int(end_bit), hdr.has_eoi, nbytes,
+        hdr.extraneous, int(opts["max_events"]),
+    )  # fmt: skip
 
     return Decoded(
         width=hdr.width, height=hdr.height, components=comps, mcu_cols=mcu_cols, mcu_rows=mcu_rows,
@@ -427,6 +389,90 @@ def _place_erased_run(gap, blk, cmp, mcu_cols, nmcu, out, status, bitpos, skippe
     bitpos[g : g + n] = -1
     skipped[g : g + n] = 0
     return g, n, first, count, pos
+
+
+def _build_events(rows, dropped, nmcu, gap, mk_pos, mk_code, mk_file, spurious, bitpos, end_bit, has_eoi,
+                  nbytes, extraneous, max_events) -> list[Event]:  # fmt: skip
+    """``Decoded.events`` from the entropy decoder's event rows, the removed markers and the header."""
+    ev = [
+        Event(E.EVENT_NAMES[k], int(m), int(p), _event_detail(int(k), int(a), int(b)))
+        for k, m, p, a, b in rows.tolist()
+    ]
+    if dropped > 0:
+        ev.append(Event("events_dropped", nmcu - 1, -1, f"{dropped} further events not kept"))
+    if gap is not None:  # the MCUs after the run moved: so do their events; the end fill is now at the run
+        g, n, first, count, pos = gap
+        ev = [e._replace(mcu=e.mcu + n) if e.mcu >= g else e for e in ev
+              if not (e.kind == "eof_fill" and e.mcu == nmcu - n)]  # fmt: skip
+        at_byte = int(mk_file[first])
+        detail = (
+            f"{count} marker pairs ({2 * count}+ bytes of FF, erased media?) at file byte {at_byte}: "
+            f"the {n} MCUs missing at the end of the scan placed here (lost)"
+        )
+        ev.append(Event("erased_run", g, pos * 8, detail))
+    if mk_pos.size:
+        decoded_at = np.flatnonzero(bitpos >= 0)
+        sp = np.flatnonzero(spurious)
+        if gap is not None:  # one event for the whole run, not one per FF FF pair
+            in_run = (sp >= gap[2]) & (sp < gap[2] + gap[3])
+            sp = sp[~in_run]
+        keep = max(0, max_events - len(ev))  # a flood of markers cannot flood the list
+        if sp.size > keep:
+            ev.append(
+                Event("events_dropped", nmcu - 1, -1, f"{sp.size - keep} spurious_marker events not kept")
+            )
+            sp = sp[:keep]
+        where = np.searchsorted(bitpos[decoded_at], mk_pos[sp] * 8, side="right") - 1
+        for idx, w in zip(sp.tolist(), where.tolist(), strict=True):
+            m = int(decoded_at[w]) if w >= 0 else 0
+            ev.append(
+                Event("spurious_marker", m, int(mk_pos[idx]) * 8,
+                      f"ff{int(mk_code[idx]):02x} at file byte {int(mk_file[idx])} removed")
+            )  # fmt: skip
+        ev.sort(key=lambda e: e.mcu)
+    if not has_eoi:
+        ev.append(Event("no_eoi", nmcu - 1, nbytes * 8, "no FFD9 after the scan: the file is truncated"))
+    ev[:0] = [
+        Event(
+            "extraneous_bytes", 0, -1, f"{count} bytes before marker 0xff{code:02x} at file byte {at} skipped"
+        )
+        for at, count, code in extraneous
+    ]
+
+    return ev
+
+
+class LazyEvents(Sequence):
+    """``Decoded.events``: a list of ``Event`` built on first access (thousands of ``restart`` events of a
+    DRI file cost milliseconds of Python that ``decode(...).to_rgb()`` does not need). Compares equal to
+    the list it stands for; picklable."""
+
+    def __init__(self, *args):
+        self._args = args
+        self._list: list[Event] | None = None
+
+    def _get(self) -> list[Event]:
+        if self._list is None:
+            self._list = _build_events(*self._args)
+            self._args = ()
+        return self._list
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __getitem__(self, i):
+        return self._get()[i]
+
+    def __iter__(self):
+        return iter(self._get())
+
+    def __eq__(self, other) -> bool:
+        return self._get() == (list(other) if isinstance(other, Sequence) else other)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return repr(self._get())
 
 
 def warmup() -> None:

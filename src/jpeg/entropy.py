@@ -492,8 +492,8 @@ def decode_scan(
     skipped,
     events,
 ):
-    """Decode the whole scan into the preallocated outputs; returns the number of events (it may exceed the
-    rows of ``events``: the extra ones were dropped).
+    """Decode the whole scan into the preallocated outputs; returns (the number of events (it may exceed the
+    rows of ``events``: the extra ones were dropped), the bit just after the last MCU decoded from data).
 
     ``buf``: unstuffed scan + zero padding, ``nbytes`` data bytes. ``rst_pos``/``rst_num``: byte offsets and
     numbers of the RST markers used as resync points (empty without DRI). ``stop_pos``: byte offsets of
@@ -519,6 +519,7 @@ def decode_scan(
     mi = 0
     si = 0
     ne = 0
+    end_bit = np.int64(0)
     work = np.int64(0)
     budget_hit = False
     for j in range(nint):
@@ -620,6 +621,7 @@ def decode_scan(
                         events, ne, kind, m, at, at - p0, jumped if kind == EV_ALIGNED else first_reason
                     )
                 pos = npos
+                end_bit = npos
                 m += 1
                 continue
             # END, or ERROR under STRICT: this MCU and the rest of the interval are filled
@@ -637,4 +639,4 @@ def decode_scan(
                 status[mm] |= MCU_LOST
                 bitpos[mm] = -1
             break
-    return ne
+    return ne, end_bit
