@@ -264,6 +264,20 @@ def test_trailing_bytes_after_the_scan_are_no_evidence(street):
     assert stream_damaged(decode(data[:mid] + b"\xff\xe1" + data[mid:]))
 
 
+def test_stray_header_bytes_are_no_evidence(street):
+    """Stray bytes between header segments (real camera files carry 1-16) are skipped by the decoder with an
+    ``extraneous_bytes`` event: no damage to the scan, so SCA leaves the decode alone."""
+    from src.sca.evidence import stream_damaged
+
+    data = encode_jpeg(street, quality=75)
+    end = 4 + int.from_bytes(data[4:6], "big")  # SOI, then the first segment's marker, length and payload
+    dec = decode(data[:end] + b"\x00\x13\x37\x00\x42" + data[end:])
+    assert dec.count("extraneous_bytes") == 1 and not stream_damaged(dec)
+    for method in ("dc", "dc_thumb"):
+        result = compensate(dec, None, method)
+        assert np.array_equal(result.rgb8, dec.to_rgb()) and result.trust.min() == 1.0
+
+
 def test_small_images_lightly_corrupted_gain_over_the_robust_decode():
     """Images corrupted at a small size (256x128: 16 MCUs a row, so every search window reaches past
     the restored rows) come back better than the robust decode on average, self-only too."""

@@ -5,8 +5,9 @@ intact file comes back as its decode, bit-identical. Evidence, all read from ``s
 
 * an MCU flagged ``MCU_RESYNC`` / ``MCU_LOST`` / ``MCU_ERROR`` (the entropy decoder failed, resynchronised,
   or ran out of data before the last MCU);
-* an event other than a restart marker: retries, fills, restart markers out of sequence, lost intervals, a
-  missing EOI, or any event kind a caller adds (``src.sca.synthetic`` names its hits);
+* an event other than a restart marker or stray bytes between header segments: retries, fills, restart
+  markers out of sequence, lost intervals, a missing EOI, or any event kind a caller adds
+  (``src.sca.synthetic`` names its hits);
 * a coefficient no 8-bit image can produce: the DCT of level-shifted samples in [-128, 127] stays within
   [-1024, 1024] (DC at most 8 * 128; AC less), and the quantised value is that over q, rounded; a
   dequantised coefficient (DC after the DPCM) beyond 1024 + q is damage (random bits after a hit decode to
@@ -26,7 +27,7 @@ import numpy as np
 
 # MCU status flags (the values of src.jpeg's MCU_* constants) and event kinds that intact streams produce
 _RESYNC, _LOST, _ERROR = 1, 2, 8
-_INTACT_EVENTS = ("restart",)
+_INTACT_EVENTS = ("restart", "extraneous_bytes")  # extraneous_bytes: stray bytes between header segments
 
 
 def stream_damaged(decoded) -> bool:
