@@ -24,7 +24,7 @@ from src.data.errors import DatasetError
 from src.data.pipeline import prepare_photo
 from src.data.sources import list_split, load_item
 from src.data.transforms import as_size, scaled_size
-from src.restoration import load_restorer, model_options
+from src.restoration import inference_options, load_restorer, model_options
 from src.restoration.pictures import side_by_side
 from src.restoration.scoring import csv_text, eval_seed, evaluate_file, markdown_table
 from src.sca.presets import sca_preset
@@ -53,7 +53,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if corruption_size is None:
         raise DatasetError("src.eval needs data.corruption_size (all images are corrupted at one size)")
     scales = [scaled_size(corruption_size, float(s)) for s in cfg.scales]
-    restorer = load_restorer(cfg.ckpt_path, cfg.get("device")) if cfg.get("ckpt_path") else None
+    restorer = load_restorer(cfg.ckpt_path, **inference_options(cfg)) if cfg.get("ckpt_path") else None
     decoder = _plain(cfg.get("decoder")) or {}
     sca = _plain(cfg.get("sca")) or sca_preset("dc_thumb")
     model_decoder, model_sca = model_options(restorer, decoder, sca)

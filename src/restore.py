@@ -25,7 +25,14 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from src.errors import BitstreamRestoreError
-from src.restoration import RestoreError, Restorer, load_restorer, model_options, restore_bytes
+from src.restoration import (
+    RestoreError,
+    Restorer,
+    inference_options,
+    load_restorer,
+    model_options,
+    restore_bytes,
+)
 from src.restoration.restore import find_inputs, given_thumbnail, read_jpeg
 from src.utils.cli import cli_errors
 from src.utils.hydra_utils import set_project_root
@@ -58,7 +65,7 @@ def open_model(cfg: DictConfig) -> Restorer | None:
         )
         print("model: none (shipped model missing): SCA + thumbnail fill")
         return None
-    restorer = load_restorer(path, cfg.get("device"))
+    restorer = load_restorer(path, **inference_options(cfg))
     print(f"model: {'shipped ' if is_shipped else ''}{restorer.describe()}")
     return restorer
 
