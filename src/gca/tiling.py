@@ -51,9 +51,10 @@ from src.gca.networks import CoarseGenerator, NetworkConfigError, ResnetBlock
 
 __all__ = ["TileSettings", "TilingError", "refine_halo", "tiled_forward"]
 
-#: channels a tile of ``tile x tile`` pixels may hold per pixel at full resolution (the refine net's width):
-#: the coarse chains get tiles of the same number of floats
-REFERENCE_CHANNELS = 64
+#: floats per full-resolution pixel of a ``tile x tile`` tile that a coarse chain's largest layer may hold:
+#: a chain keeps about 4-6 such layers alive (pad copies, conv and norm outputs), so 16 keeps a coarse tile's
+#: activations near one refine tile's (64 channels, two alive)
+COARSE_FLOATS_PER_PIXEL = 16
 #: point-wise modules a chain may hold (applied to crops as they are)
 _POINTWISE = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.Identity)
 _PADS = (nn.ReflectionPad2d, nn.ReplicationPad2d, nn.ZeroPad2d, nn.ConstantPad2d)
@@ -68,7 +69,7 @@ class TileSettings:
     """How :func:`tiled_forward` tiles.
 
     tile: side of a tile in pixels at full resolution (rounded up to the refine pyramid's multiple); the
-        coarse chains use tiles of ``tile**2 * 64`` floats at their own resolution. An image whose sides
+        coarse chains use tiles of ``tile**2 * 16`` floats at their own resolution. An image whose sides
         are both at most ``tile`` runs untiled.
     overlap: context in pixels around each refine tile; None = the refine net's receptive-field halo
         (:func:`refine_halo`: exact); smaller = blended (approximate); larger = the halo (more context
@@ -692,7 +693,7 @@ def tiled_forward(
     if generator.use_mask:
         parts.append(mask)
     x = _Value(_InputSource(parts, hp, wp), [])
-    runner = _Runner(float(settings.tile) ** 2 * REFERENCE_CHANNELS, settings.batch, autocast)
+    runner = _Runner(float(settings.tile) ** 2 * COARSE_FLOATS_PER_PIXEL, settings.batch, autocast)
     t0 = time.perf_counter()
     coarse = coarse_tiled(generator.coarse, x, runner)
     t1 = time.perf_counter()
