@@ -1,315 +1,392 @@
-"""SCA quality and speed in the paper's setting, on large real photos.
+"""SCA quality, do-no-harm and speed on any folder of photos (the paper's setting), per scene.
 
-Setting: 2048x1024 photos resized to cover and centre-cropped: ``--photos mate`` (default; Debian
-mate-backgrounds "nature", the set SCA's tunables were chosen on with seeds 0-2; scikit-image's photos
-if those are not installed) or ``--photos bundled`` (scikit-image's real photos, held out: astronaut,
-coffee, chelsea, rocket, hubble_deep_field, retina, immunohistochemistry, the left stereo_motorcycle
-view and camera as grey -> RGB), JPEG Q75 4:2:0 with a 160-px EXIF thumbnail, AES-128-CBC-ESSIV (be32
-IVs), bit errors at BER 1e-5 on the scan sectors, robust decode (``--decoder paper``, the default; or
-``aligned`` / ``strict``, with ``--checks`` for the decoder's plausibility checks), then SCA. Ground
-truth = the decoded clean JPEG. 1024x512 and 512x256 scores are made by bicubic downscaling of output
-and ground truth (the paper's protocol). Metrics: Y-PSNR and the paper code's Y-SSIM (src.metrics:
-BT.601 Y, rounded, peak 255, no crop).
+Corruption: the paper preset (JPEG Q75 4:2:0 with a 160-px EXIF thumbnail, AES-128-CBC-ESSIV, BER 1e-5 on
+the scan sectors; ``--ber`` to change), robust decode (paper strategy), then SCA. Ground truth is the decoded
+clean JPEG. Which size a photo is corrupted at:
 
-Rows: Pillow (the standard decoder; truncated data allowed), the robust decode clipped (``none``), the
-paper's SCA, ours self-only (``dc``), ours with the thumbnail (``dc_thumb``), the thumbnail alone
-(bicubic upsampled), and the oracle (true shifts and offsets recovered from the clean file, same fill)
-as the ceiling. Named baseline for ratios: ``paper`` (quality) and the robust decode (time, same run).
-Also the census of ``dc`` / ``dc_thumb`` errors: MCUs shown at a wrong place (wrong shift), garbage
-shown, offsets off by more than half a DC step (drift), content filled although it was recoverable.
+* ``--photos DIR`` (any folder; sub-folders, else the file-name part before the first ``_``, are the groups,
+  e.g. ``castle-P19_0003.jpg`` -> ``castle-P19``, ``CUrban100_img_004.jpg`` -> ``CUrban100``): a photo at
+  least as large as the first ``--sizes`` entry (2048x1024 by default; either orientation) is corrupted at its
+  native size, cropped to whole 16-px MCUs; a smaller one at its native size cropped to whole MCUs too, never
+  upscaled (``--fit cover`` resizes every photo to cover the first size and centre-crops instead);
+* no ``--photos``: scikit-image's bundled photos resized to cover 2048x1024 and centre-cropped (upscaled:
+  smooth content; quick, the ``make bench`` case).
 
-    .venv/bin/python -m benchmarks.sca_quality [--quick] [--photos mate|bundled] [--seeds 0-2]
-        [--bers 1e-5,1e-6,1e-4] [--extra-seeds 0] [--decoder paper|aligned|strict] [--checks]
-        [--methods none,paper,dc,dc_thumb] [--no-oracle]
+The other ``--sizes`` are the paper's protocol: output and ground truth downscaled (bicubic) by the ratio of
+the first size to that one. Rows: ``pillow`` (the standard decoder), ``none`` (robust decode, clipped),
+``paper`` (the Two-ACIR SCA), ``dc`` (ours, no thumbnail), ``dc_thumb`` (ours with the header thumbnail) and
+``oracle`` (true shifts and offsets recovered from the clean file, the ``dc_thumb`` fill: the ceiling of that
+fill). Printed per group and overall: Y-PSNR mean, 10th percentile and worst file (name) per size, Cb/Cr PSNR
+(JPEG's full-range YCbCr) at the first size, the share of the remaining squared Y error that lies in pixels
+the method marks trusted, and SCA milliseconds per image (process time).
 
-Writes outputs/sca_quality/contact_sheet.png (Pillow | robust decode | paper SCA | ours | ground truth;
-default setting only) and outputs/sca_quality/results[_<photos>][_<decoder>][_seeds<spec>][_<methods>]
-[_checks].json.
+``--clean``: do no harm. Every file is decoded as it is (JPEG files keep their own bytes, headers and
+thumbnails; other images and the bundled photos are encoded at ``--clean-sizes`` in 4:2:0 and 4:4:4) and
+compensated without corruption; a file counts as changed when its Y-PSNR against the plain decode is below
+50 dB, and the bit-identical ones are counted.
+
+``--baseline SRC_ROOT``: the same command first runs with ``SRC_ROOT``'s ``src`` package (e.g. the main
+checkout) in a subprocess, and the table shows both (``base`` / ``ours``) from the same run.
+
+    python -m benchmarks.sca_quality [--photos DIR] [--sizes 2048x1024,1024x512,512x256] [--seeds 1]
+        [--methods none,paper,dc,dc_thumb,oracle] [--include GLOB,..] [--split all|tune|held] [--limit N]
+        [--clean] [--baseline SRC_ROOT] [--json PATH]
+
+``--split``: ``tune`` / ``held`` keep the photos whose CRC-32 of the file name is even / odd (a fixed half of
+every group: tune on one, report the other).
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import io
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFile
 
-from src.corruption import Corruptor
-from src.jpeg import decode
-from src.metrics import psnr_y, ssim_y_paper
-from src.sca import compensate
-from src.sca.compensate import render_uint8
-from src.sca.diagnostics import alignment_census, true_alignment
-from src.sca.thumbnail import decode_thumbnail, thumbnail_reference
-from src.sca.tiles import mcu_features
-from src.utils import atomic_write_bytes, atomic_write_text
-
 ROOT = Path(__file__).resolve().parents[1]
-SIZE = (2048, 1024)
-BUNDLED = (
-    "astronaut",
-    "coffee",
-    "chelsea",
-    "rocket",
-    "hubble_deep_field",
-    "retina",
-    "immunohistochemistry",
-    "stereo_motorcycle",
-    "camera",
-)
-CHECKS = ("check_dc_category", "check_ac_size", "check_zrl", "check_range")
-METHODS = ("none", "paper", "dc", "dc_thumb")
-SCALES = ((2048, 1024), (1024, 512), (512, 256))
-ROWS = ("pillow", "none", "paper", "dc", "dc_thumb", "thumbnail", "oracle")
-CENSUS = ("wrong_shift", "shown_garbage", "offset_error", "missed", "filled_lost")
-OUT = ROOT / "outputs" / "sca_quality"
+if str(ROOT) not in sys.path:  # run as a file (the --baseline subprocess): the src on PYTHONPATH wins
+    sys.path.append(str(ROOT))
+
+from src.corruption import Corruptor, encode_jpeg  # noqa: E402
+from src.jpeg import decode  # noqa: E402
+from src.metrics import psnr_y  # noqa: E402
+from src.sca import compensate  # noqa: E402
+from src.sca.compensate import render_uint8  # noqa: E402
+from src.sca.diagnostics import true_alignment  # noqa: E402
+from src.sca.thumbnail import decode_thumbnail, thumbnail_reference  # noqa: E402
+from src.sca.tiles import mcu_features  # noqa: E402
+from src.utils.images import load_rgb, resize_cover  # noqa: E402
+from src.utils.photos import bundled_photos, list_images  # noqa: E402
+
+METHODS = ("none", "paper", "dc", "dc_thumb", "oracle")
+ROWS = ("pillow", *METHODS)
+CLEAN_SIZES = ((256, 128), (512, 256), (768, 384), (1024, 512), (2048, 1024))
+MCU = 16
 
 
-def bundled_photo(name: str) -> Image.Image:
-    """One of scikit-image's photos as RGB (stereo_motorcycle: the left view; camera: grey -> RGB)."""
-    from skimage import data
-
-    img = getattr(data, name)()
-    if name == "stereo_motorcycle":
-        img = img[0]
-    return Image.fromarray(np.asarray(img)).convert("RGB")
+def parse_size(text: str) -> tuple[int, int]:
+    w, _, h = text.lower().partition("x")
+    return int(w), int(h)
 
 
-def photos(kind: str = "mate") -> list[tuple[str, np.ndarray]]:
-    """(name, uint8 (1024, 2048, 3)) for every benchmark photo of the set ``kind`` (mate | bundled)."""
-    paths = sorted(Path("/usr/share/backgrounds/mate/nature").glob("*.jpg")) if kind == "mate" else []
-    if paths:
-        images = [(p.stem, Image.open(p).convert("RGB")) for p in paths]
-    else:
-        if kind == "mate":
-            print("mate-backgrounds not installed: using scikit-image's photos")
-        images = [(n, bundled_photo(n)) for n in BUNDLED]
+def group_of(path: Path, root: Path) -> str:
+    rel = path.relative_to(root)
+    return rel.parts[0] if len(rel.parts) > 1 else path.stem.split("_")[0]
+
+
+def in_split(name: str, split: str) -> bool:
+    if split == "all":
+        return True
+    return (zlib.crc32(name.encode()) % 2 == 0) == (split == "tune")
+
+
+def crop_mcus(rgb: np.ndarray) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    h2, w2 = h - h % MCU, w - w % MCU
+    top, left = (h - h2) // 2, (w - w2) // 2
+    return np.ascontiguousarray(rgb[top : top + h2, left : left + w2])
+
+
+def photo_list(args) -> list[tuple[str, str, Path | None, np.ndarray | None]]:
+    """(group, name, path or None, rgb or None (loaded lazily)) of every selected photo."""
+    if args.photos is None:
+        return [("bundled", n, None, rgb) for n, rgb in bundled_photos().items()]
+    root = Path(args.photos)
+    pats = [p for p in (args.include or "").split(",") if p]
     out = []
-    for name, img in images:
-        w, h = img.size
-        s = max(SIZE[0] / w, SIZE[1] / h)
-        img = img.resize((max(SIZE[0], round(w * s)), max(SIZE[1], round(h * s))), Image.Resampling.BICUBIC)
-        left, top = (img.width - SIZE[0]) // 2, (img.height - SIZE[1]) // 2
-        out.append((name, np.asarray(img.crop((left, top, left + SIZE[0], top + SIZE[1])))))
+    for p in list_images(root):
+        if pats and not any(fnmatch.fnmatch(p.name, pat) for pat in pats):
+            continue
+        if in_split(p.name, args.split):
+            out.append((group_of(p, root), p.stem, p, None))
+    if args.limit:
+        per: dict[str, int] = {}
+        kept = []
+        for item in out:
+            per[item[0]] = per.get(item[0], 0) + 1
+            if per[item[0]] <= args.limit:
+                kept.append(item)
+        out = kept
     return out
 
 
-def pillow_decode(data: bytes) -> np.ndarray:
-    """What the standard decoder shows: Pillow with truncated data allowed; grey if it gives up."""
+def prepare(rgb: np.ndarray, base: tuple[int, int], fit: str, bundled: bool) -> np.ndarray:
+    """The image corrupted: see the module doc."""
+    if bundled or fit == "cover":
+        return resize_cover(rgb, base)
+    return crop_mcus(rgb)
+
+
+def pillow_decode(data: bytes, shape) -> np.ndarray:
+    previous = ImageFile.LOAD_TRUNCATED_IMAGES
     ImageFile.LOAD_TRUNCATED_IMAGES = True
     try:
         with Image.open(io.BytesIO(data)) as im:
             return np.asarray(im.convert("RGB"))
     except OSError:
-        return np.full((SIZE[1], SIZE[0], 3), 128, np.uint8)
+        return np.full(shape, 128, np.uint8)
     finally:
-        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        ImageFile.LOAD_TRUNCATED_IMAGES = previous
 
 
-def downscale(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    if (img.shape[1], img.shape[0]) == size:
+def downscale(img: np.ndarray, factor: float) -> np.ndarray:
+    if factor == 1.0:
         return img
+    h, w = img.shape[:2]
+    size = (max(1, round(w / factor)), max(1, round(h / factor)))
     return np.asarray(Image.fromarray(img).resize(size, Image.Resampling.BICUBIC))
+
+
+def chroma_psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR over Cb and Cr together (JPEG's full-range BT.601 YCbCr, float64, peak 255)."""
+    m = np.array([[-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+    d = (a.astype(np.float64) - b.astype(np.float64)) @ m.T
+    mse = float(np.mean(d**2))
+    return 10.0 * np.log10(255.0**2 / max(mse, 1e-10))
+
+
+def y_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    w = np.array([65.481, 128.553, 24.966]) / 255.0
+    return ((a.astype(np.float64) - b.astype(np.float64)) @ w) ** 2
 
 
 def to_uint8(rgb01: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(rgb01 * 255.0), 0, 255).astype(np.uint8)
 
 
-def evaluate(
-    sample, want_oracle: bool, methods: tuple[str, ...] = METHODS, decoder: dict | None = None
-) -> tuple[dict, dict, dict, dict]:
-    """Scores {row: {scale: (psnr, ssim)}}, SCA times {method: s}, census {method: counts}, images.
+def oracle_image(bad, clean, thumb) -> np.ndarray:
+    truth = true_alignment(bad, clean)
+    steps = np.array([float(np.asarray(q).reshape(-1)[0]) / 8.0 for q in clean.qtables])
+    feats = mcu_features(bad.planes, bad.mcu_rows, bad.mcu_cols, bad.dc, steps)
+    ref = None
+    if thumb is not None:
+        ref = thumbnail_reference(thumb, bad.planes, bad.width, bad.height, bad.mcu_rows, bad.mcu_cols)
+    hole = truth.source < 0
+    src = np.where(hole, 0, truth.source)
+    return render_uint8(bad, feats, src, truth.offset[src], hole, ref)
 
-    decoder: ``src.jpeg.decode`` keyword arguments for the corrupted file (strategy and options).
-    """
+
+def evaluate(sample, methods, factors) -> dict:
+    """One corrupted sample: {row: {"y": [psnr per size], "c": chroma psnr, "trusted": share, "ms": ms}}."""
     clean = decode(sample.clean_jpeg)
     gt = clean.to_rgb()
-    t0 = time.perf_counter()
-    bad = decode(sample.corrupted_jpeg, **(decoder or {}))
-    t_decode = time.perf_counter() - t0
+    bad = decode(sample.corrupted_jpeg)
     thumb = decode_thumbnail(sample.thumbnail)
-    images = {"pillow": pillow_decode(sample.corrupted_jpeg)}
-    times, census = {"decode": t_decode}, {}
-    truth = true_alignment(bad, clean)
-    steps = np.array([float(q[0]) / 8.0 for q in clean.qtables])
-    for method in methods:
-        t0, c0 = time.perf_counter(), time.process_time()
-        comp = compensate(bad, thumb, method)
-        times[method] = time.perf_counter() - t0
-        times[f"{method}_cpu"] = time.process_time() - c0
-        images[method] = to_uint8(comp.rgb)
-        if comp.mcu_source is not None:
-            census[method] = alignment_census(comp, truth, steps)
-    images["thumbnail"] = np.asarray(Image.fromarray(thumb).resize(SIZE, Image.Resampling.BICUBIC))
-    if want_oracle:
-        ref = thumbnail_reference(thumb, bad.planes, bad.width, bad.height, bad.mcu_rows, bad.mcu_cols)
-        feats = mcu_features(bad.planes, bad.mcu_rows, bad.mcu_cols, bad.dc, steps)
-        hole = truth.source < 0
-        src = np.where(hole, 0, truth.source)
-        images["oracle"] = render_uint8(bad, feats, src, truth.offset[src], hole, ref)
-    scores = {}
-    for row, img in images.items():
-        scores[row] = {}
-        for size in SCALES:
-            a, b = downscale(img, size), downscale(gt, size)
-            scores[row][f"{size[0]}x{size[1]}"] = (psnr_y(a, b), ssim_y_paper(a, b))
-    images["gt"] = gt
-    return scores, times, census, images
+    out = {}
+    imgs = {"pillow": (pillow_decode(sample.corrupted_jpeg, gt.shape), None, None)}
+    for m in methods:
+        if m == "oracle":
+            imgs[m] = (oracle_image(bad, clean, thumb), None, None)
+            continue
+        c0 = time.process_time()
+        comp = compensate(bad, thumb, m)
+        ms = (time.process_time() - c0) * 1000.0
+        imgs[m] = (to_uint8(comp.rgb), comp.trust, ms)
+    gts = [downscale(gt, f) for f in factors]
+    for row, (img, trust, ms) in imgs.items():
+        if img.shape != gt.shape:
+            img = np.asarray(Image.fromarray(img).resize(gt.shape[1::-1], Image.Resampling.BICUBIC))
+        rec = {"y": [psnr_y(downscale(img, f), g) for f, g in zip(factors, gts, strict=True)]}
+        rec["c"] = chroma_psnr(img, gt)
+        if trust is not None:
+            err = y_error(img, gt)
+            tot = float(err.sum())
+            rec["trusted"] = float((err * (trust >= 0.5)).sum() / tot) if tot > 0 else float("nan")
+            rec["ms"] = ms
+        out[row] = rec
+    return out
 
 
-def contact_sheet(cases: list[dict], path: Path) -> None:
-    """Rows of (Pillow | robust decode | paper SCA | ours dc_thumb | ground truth), each 512x256."""
-    cols = ("pillow", "none", "paper", "dc_thumb", "gt")
-    tiles = [np.concatenate([downscale(c[k], (512, 256)) for k in cols], axis=1) for c in cases]
-    sheet = np.concatenate(tiles, axis=0)
-    buf = io.BytesIO()
-    Image.fromarray(sheet).save(buf, "PNG", optimize=True)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def seed_list(spec: str) -> list[int]:
-    """``"0-2"`` / ``"10,11,12"`` / ``"10-12,20"`` / ``"10"`` -> the listed seeds."""
-    seeds: list[int] = []
-    for part in spec.split(","):
-        lo, _, hi = part.partition("-")
-        seeds += list(range(int(lo), int(hi or lo) + 1))
-    return seeds
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="4 photos x 1 seed, BER 1e-5 only")
-    ap.add_argument("--photos", choices=("mate", "bundled"), default="mate", help="photo set (see above)")
-    ap.add_argument("--seeds", default="0-2", help="seeds at the first BER: 0-2, 10,11,12, ...")
-    ap.add_argument("--bers", default="1e-5,1e-6,1e-4", help="BERs; the first is the main table")
-    ap.add_argument("--extra-seeds", default=None, help="seeds at the other BERs (default: the first one)")
-    ap.add_argument("--decoder", choices=("paper", "aligned", "strict"), default="paper", help="resync")
-    ap.add_argument(
-        "--checks", action="store_true", help="decoder plausibility checks on: " + ", ".join(CHECKS)
-    )
-    ap.add_argument("--methods", default=",".join(METHODS), help="SCA methods to run (none always runs)")
-    ap.add_argument("--no-oracle", action="store_true", help="skip the oracle row")
-    args = ap.parse_args()
-    methods = tuple(m for m in METHODS if m == "none" or m in args.methods.split(","))
-    decoder = {"strategy": args.decoder, **dict.fromkeys(CHECKS, args.checks)}
-    pics = photos(args.photos)
-    bers = [float(b) for b in args.bers.split(",")]
-    seeds_main = seed_list(args.seeds)
-    seeds_extra = seed_list(args.extra_seeds) if args.extra_seeds else seeds_main[:1]
-    if args.quick:
-        pics, bers, seeds_main = pics[:4], bers[:1], seeds_main[:1]
-    print(
-        f"{len(pics)} {args.photos} photos at {SIZE[0]}x{SIZE[1]}, Q75 4:2:0, cbc-essiv be32, thumbnail"
-        f" 160 px; decoder {args.decoder}{' + checks' if args.checks else ''}; seeds {seeds_main}"
-    )
-    compensate(
-        decode(Corruptor.from_preset("paper").corrupt(pics[0][1], 0).corrupted_jpeg, **decoder), None, "dc"
-    )  # JIT
-    results, sheet = {}, []
-    for bi, ber in enumerate(bers):
-        corruptor = Corruptor.from_preset("paper", ber=ber)
-        acc: dict = {"scores": {}, "times": {}, "census": {}, "hits": []}
-        for name, rgb in pics:
-            for seed in seeds_main if bi == 0 else seeds_extra:
-                sample = corruptor.corrupt(rgb, seed=seed)
-                want_oracle = bi == 0 and not args.no_oracle
-                scores, times, census, images = evaluate(sample, want_oracle, methods, decoder)
-                acc["hits"].append(len(sample.positions))
-                for row, per_scale in scores.items():
-                    for scale, v in per_scale.items():
-                        acc["scores"].setdefault(row, {}).setdefault(scale, []).append(v)
-                for k, v in times.items():
-                    acc["times"].setdefault(k, []).append(v)
-                for m, cen in census.items():
-                    for k, v in cen.items():
-                        acc["census"].setdefault(m, {}).setdefault(k, []).append(v)
-                if bi == 0 and seed == seeds_main[0] and len(sheet) < 4:
-                    sheet.append(images)
-                line = " ".join(f"{r}={scores[r]['2048x1024'][0]:.2f}" for r in ROWS if r in scores)
+def run_quality(args) -> dict:
+    sizes = [parse_size(s) for s in args.sizes.split(",")]
+    base = sizes[0]
+    factors = [base[0] / s[0] for s in sizes]
+    methods = tuple(m for m in METHODS if m in args.methods.split(","))
+    corruptor = Corruptor.from_preset("paper", ber=args.ber)
+    seeds = list(range(args.seed0, args.seed0 + args.seeds))
+    records = []
+    warm = False
+    for group, name, path, rgb in photo_list(args):
+        img = prepare(load_rgb(path) if rgb is None else rgb, base, args.fit, path is None)
+        for seed in seeds:
+            sample = corruptor.corrupt(img, seed=seed)
+            if not warm:  # JIT compile outside the timings
+                compensate(decode(sample.corrupted_jpeg), None, "dc")
+                warm = True
+            res = evaluate(sample, methods, factors)
+            records.append({"group": group, "name": name, "seed": seed, "hits": len(sample.positions), **res})
+            if args.verbose:
+                line = " ".join(f"{r}={res[r]['y'][0]:.2f}" for r in ROWS if r in res)
+                size = f"{img.shape[1]}x{img.shape[0]}"
+                hits = len(sample.positions)
                 print(
-                    f"  BER {ber:g} {name:14s} seed {seed} hits {len(sample.positions):3d}  {line}",
+                    f"  {group:14s} {name:24s} s{seed} {size} hits {hits:3d}  {line}",
+                    file=sys.stderr,
                     flush=True,
                 )
-        results[f"{ber:g}"] = acc
-        print_table(ber, acc)
-    OUT.mkdir(parents=True, exist_ok=True)
-    parts = (args.photos != "mate") * [args.photos] + (args.decoder != "paper") * [args.decoder]
-    parts += (args.seeds != "0-2") * [f"seeds{args.seeds.replace(',', '_')}"]
-    parts += (methods != METHODS) * ["-".join(methods)]
-    tag = "".join(f"_{t}" for t in parts + args.checks * ["checks"])
-    wrote = []
-    if not tag and methods == METHODS:
-        contact_sheet(sheet, OUT / "contact_sheet.png")
-        wrote.append(OUT / "contact_sheet.png")
-    summary = {
-        "setting": {
-            "photos": args.photos,
-            "decoder": decoder,
-            "seeds": seeds_main,
-            "extra_seeds": seeds_extra,
-        },
-        **{
-            ber: {
-                "scores": {
-                    r: {s: np.mean(v, axis=0).tolist() for s, v in d.items()}
-                    for r, d in acc["scores"].items()
-                },
-                "time_median_s": {k: float(np.median(v)) for k, v in acc["times"].items()},
-                "census_per_image": {
-                    m: {k: float(np.mean(v)) for k, v in d.items()} for m, d in acc["census"].items()
-                },
-                "hits_mean": float(np.mean(acc["hits"])),
-                "images": len(acc["hits"]),
-            }
-            for ber, acc in results.items()
-        },
-    }
-    atomic_write_text(OUT / f"results{tag}.json", json.dumps(summary, indent=1))
-    wrote.append(OUT / f"results{tag}.json")
-    print("wrote " + " and ".join(str(w) for w in wrote))
+    return {"kind": "quality", "sizes": args.sizes, "records": records}
 
 
-def print_table(ber: float, acc: dict) -> None:
-    n = len(acc["hits"])
-    ref_row = "paper" if "paper" in acc["scores"] else "none"
-    print(f"\nBER {ber:g}: {n} images, {np.mean(acc['hits']):.1f} bit errors per image (mean)")
-    print(f"{'method':10s} " + " ".join(f"{s:>17s}" for s in acc["scores"]["none"]) + f"   vs {ref_row} (2K)")
-    ref = np.mean([v[0] for v in acc["scores"][ref_row]["2048x1024"]])
-    for row in ROWS:
-        if row not in acc["scores"]:
+def clean_cases(args):
+    """(group, name, jpeg bytes) of every intact file of the --clean run."""
+    if args.photos is None:
+        for name, rgb in bundled_photos().items():
+            for w, h in CLEAN_SIZES:
+                small = resize_cover(rgb, (w, h))
+                for sub in ("4:2:0", "4:4:4"):
+                    yield "bundled", f"{name}@{w}x{h}/{sub}", encode_jpeg(small, quality=75, subsampling=sub)
+        return
+    for group, name, path, _ in photo_list(args):
+        if path.suffix.lower() in (".jpg", ".jpeg"):
+            yield group, name, path.read_bytes()
+        else:
+            rgb = crop_mcus(load_rgb(path))
+            for sub in ("4:2:0", "4:4:4"):
+                yield group, f"{name}/{sub}", encode_jpeg(rgb, quality=75, subsampling=sub)
+
+
+def run_clean(args) -> dict:
+    methods = [m for m in ("dc", "dc_thumb") if m in args.methods.split(",")] or ["dc", "dc_thumb"]
+    records = []
+    for group, name, data in clean_cases(args):
+        try:
+            dec = decode(data)
+        except Exception as exc:  # an undecodable header: not SCA's business
+            print(f"  {name}: not decodable ({exc})", file=sys.stderr)
             continue
-        cells = []
-        for vals in acc["scores"][row].values():
-            p, s = np.mean(vals, axis=0)
-            cells.append(f"{p:7.2f} dB / {s:.4f}")
-        gain = np.mean([v[0] for v in acc["scores"][row]["2048x1024"]]) - ref
-        print(f"{row:10s} " + " ".join(f"{c:>17s}" for c in cells) + f"   {gain:+6.2f} dB")
-    t = {k: np.median(v) * 1000 for k, v in acc["times"].items()}
-    ours = [m for m in ("dc", "dc_thumb") if m in t]
-    print(
-        "median CPU time (process time; the wall clock includes other jobs on a shared machine): "
-        + ", ".join(f"{m} {t[m + '_cpu']:.1f} ms" for m in ours)
+        want = dec.to_rgb()
+        thumb = decode_thumbnail(dec.thumbnail)
+        rec = {"group": group, "name": name}
+        for m in methods:
+            c0 = time.process_time()
+            comp = compensate(dec, thumb, m)
+            ms = (time.process_time() - c0) * 1000.0
+            got = to_uint8(comp.rgb)
+            same = got.shape == want.shape and bool(np.array_equal(got, want))
+            rec[m] = {"y": min(psnr_y(got, want), 99.0) if got.shape == want.shape else 0.0, "same": same,
+                      "ms": ms}  # fmt: skip
+            if args.verbose and not same:
+                print(f"  {name} {m}: changed, {rec[m]['y']:.2f} dB", file=sys.stderr, flush=True)
+        records.append(rec)
+    return {"kind": "clean", "methods": methods, "records": records}
+
+
+# ------------------------------------------------------------------------------------------------ tables
+def _stats(vals: list[float], names: list[str]) -> str:
+    v = np.asarray(vals)
+    k = int(np.argmin(v))
+    return f"{v.mean():6.2f} {np.percentile(v, 10):6.2f} {v[k]:6.2f} {names[k][:22]:22s}"
+
+
+def print_quality(runs: dict[str, dict]) -> None:
+    first = next(iter(runs.values()))
+    sizes = first["sizes"].split(",")
+    groups = sorted({r["group"] for r in first["records"]})
+    if len(groups) > 1:
+        groups.append("ALL")
+    n = len(first["records"])
+    print(f"{n} corrupted images, mean {np.mean([r['hits'] for r in first['records']]):.1f} bit errors each")
+    print("Y-PSNR mean / p10 / worst file (dB); cbcr: Cb/Cr PSNR mean; trusted: share of the remaining")
+    print("squared Y error in trusted pixels (mean over files); ms: SCA process time per image (median);")
+    print("<none: files more than 0.1 dB below the robust decode (first size)")
+    for g in groups:
+        print(f"\n== {g}")
+        head = "  ".join(f"{s + ' mean p10 worst':>44s}" for s in sizes)
+        print(f"{'run':5s} {'method':9s} {head}   cbcr trusted     ms <none")
+        for tag, run in runs.items():
+            recs = [r for r in run["records"] if g == "ALL" or r["group"] == g]
+            names = [f"{r['name']}/s{r['seed']}" for r in recs]
+            for m in ROWS:
+                if not recs or m not in recs[0]:
+                    continue
+                cells = "  ".join(
+                    f"{_stats([r[m]['y'][k] for r in recs], names):>44s}" for k in range(len(sizes))
+                )
+                c = np.mean([r[m]["c"] for r in recs])
+                tr = [r[m]["trusted"] for r in recs if "trusted" in r[m] and np.isfinite(r[m]["trusted"])]
+                trs = f"{100 * np.mean(tr):6.1f}%" if tr else "      -"
+                ms = [r[m]["ms"] for r in recs if "ms" in r[m]]
+                mss = f"{np.median(ms):6.1f}" if ms else "     -"
+                below = sum(r[m]["y"][0] < r["none"]["y"][0] - 0.1 for r in recs) if "none" in recs[0] else 0
+                print(f"{tag:5s} {m:9s} {cells}  {c:5.2f} {trs} {mss} {below:5d}")
+    if "ours" in runs and "base" in runs:
+        ms = {t: {m: np.median([r[m]["ms"] for r in run["records"]]) for m in ("dc", "dc_thumb")
+                  if m in run["records"][0]} for t, run in runs.items()}  # fmt: skip
+        o, b = ms["ours"], ms["base"]
+        cells = [f"{m} {o[m]:.1f} / {b[m]:.1f} ms = {o[m] / b[m]:.2f}x" for m in o if m in b]
+        print("\nSCA time, ours / base (median per image): " + ", ".join(cells))
+
+
+def print_clean(runs: dict[str, dict]) -> None:
+    for tag, run in runs.items():
+        recs = run["records"]
+        for g in [*sorted({r["group"] for r in recs}), "ALL"]:
+            sel = [r for r in recs if g == "ALL" or r["group"] == g]
+            parts = []
+            for m in run["methods"]:
+                changed = [r["name"] for r in sel if r[m]["y"] < 50.0]
+                same = sum(r[m]["same"] for r in sel)
+                worst = min(sel, key=lambda r: r[m]["y"])
+                ms = np.median([r[m]["ms"] for r in sel])
+                parts.append(f"{m}: {len(changed)} changed (<50 dB), {same}/{len(sel)} bit-identical, worst"
+                             f" {worst[m]['y']:.1f} dB {worst['name'][:24]}, {ms:.1f} ms")  # fmt: skip
+            print(f"{tag:5s} {g:14s} " + "; ".join(parts))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument(
+        "--photos", default=None, help="folder of photos (default: scikit-image's bundled photos)"
     )
-    parts = [f"none {t['none']:.1f}"] + ([f"paper {t['paper']:.0f}"] if "paper" in t else [])
-    parts += [f"{m} {t[m]:.1f} ({t[m] / t['decode']:.2f}x decode)" for m in ours]
-    print(
-        f"median time per 2K image: robust decode {t['decode']:.1f} ms (baseline); SCA "
-        + ", ".join(parts)
-        + " ms"
+    ap.add_argument(
+        "--sizes", default="2048x1024,1024x512,512x256", help="first: corruption size; others: protocol"
     )
-    for m, cen in acc["census"].items():
-        per = {k: np.mean(v) for k, v in cen.items()}
-        imgs = {k: int(np.count_nonzero(v)) for k, v in cen.items()}
-        print(
-            f"census {m:8s} per image (of {per['positions']:.0f} MCUs): "
-            + ", ".join(f"{k} {per[k]:.1f} (in {imgs[k]}/{n} images)" for k in CENSUS)
-        )
-    print()
+    ap.add_argument("--fit", choices=("native", "cover"), default="native", help="size of --photos (see doc)")
+    ap.add_argument("--seeds", type=int, default=1, help="corruptions per photo")
+    ap.add_argument("--seed0", type=int, default=0, help="first seed")
+    ap.add_argument("--ber", type=float, default=1e-5)
+    ap.add_argument("--methods", default="none,paper,dc,dc_thumb,oracle")
+    ap.add_argument("--include", default=None, help="comma-separated file-name globs (default: all)")
+    ap.add_argument("--split", choices=("all", "tune", "held"), default="all")
+    ap.add_argument("--limit", type=int, default=0, help="at most N photos per group (0: all)")
+    ap.add_argument("--clean", action="store_true", help="do-no-harm check on intact files")
+    ap.add_argument(
+        "--baseline", default=None, help="another checkout's root: its src runs first (subprocess)"
+    )
+    ap.add_argument("--json", default=None, help="write the per-file records here")
+    ap.add_argument("--verbose", action="store_true", help="one line per file on stderr")
+    ap.add_argument("--no-table", action="store_true", help=argparse.SUPPRESS)  # the --baseline subprocess
+    args = ap.parse_args(argv)
+    runs = {}
+    if args.baseline:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "base.json"
+            cmd = [sys.executable, str(Path(__file__).resolve()), *(argv or sys.argv[1:])]
+            i = cmd.index("--baseline")
+            del cmd[i : i + 2]
+            env = {**os.environ, "PYTHONPATH": str(Path(args.baseline).resolve())}
+            print(f"baseline: src of {args.baseline}", flush=True)
+            subprocess.run([*cmd, "--json", str(out), "--no-table"], env=env, check=True)
+            runs["base"] = json.loads(out.read_text())
+    runs["ours"] = run_clean(args) if args.clean else run_quality(args)
+    if args.json:
+        Path(args.json).write_text(json.dumps(runs["ours"]))
+    if args.no_table:
+        return
+    if args.clean:
+        print_clean(runs)
+    else:
+        print_quality(runs)
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ def test_table_csv_and_pictures(tmp_path: Path) -> None:
     pictures = sorted((out / "images").glob("*.png"))
     assert len(pictures) == 2  # first image of each BER
     w, h = Image.open(pictures[0]).size
-    assert w == 5 * 128 + 4 * 4 and h == 64 + 14  # pillow | robust | SCA | model | GT at the smallest scale
+    assert w == 5 * 384 + 4 * 6 and h == 192 + 28  # pillow | robust | SCA | model | GT, enlarged x3
 
 
 def test_markdown_table_means_per_image() -> None:

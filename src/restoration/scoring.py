@@ -23,28 +23,18 @@ from src.jpeg import decode
 from src.metrics import all_metrics
 from src.restoration.inputs import ScaResult, model_input, prepare, sca_stage
 from src.restoration.model import Restorer
+from src.restoration.pictures import pillow_view
 from src.sca.presets import sca_preset
-from src.utils.images import Size, decode_jpeg_rgb, decode_thumbnail, decode_truncated, resize_uint8
+from src.utils.images import Size, decode_jpeg_rgb, decode_thumbnail, resize_uint8
 from src.utils.seeds import derive_seed
 
 log = logging.getLogger(__name__)
 
+__all__ = ["csv_text", "eval_seed", "evaluate_file", "markdown_table", "pillow_view"]
+
 CSV_FIELDS = ("image", "ber", "seed", "scale", "width", "height", "method", "psnr_y", "ssim_y",
               "ssim_y_paper", "psnr_rgb", "ssim_rgb", "psnrb_y", "flips")  # fmt: skip
 PSNR_CAP = 100.0  # dB: an exact restoration counts as 100 dB in the means (as src.metrics.tensor does)
-
-
-def pillow_view(data: bytes, size: Size) -> np.ndarray:
-    """uint8 (H, W, 3): what Pillow shows of a corrupted JPEG (:func:`src.utils.images.decode_truncated`); a
-    uniform grey image of ``size`` = (W, H) where it raises or decodes another size."""
-    try:
-        rgb = decode_truncated(data)
-    except Exception as exc:  # whatever Pillow raises on spurious markers is the "standard decoder" result
-        log.debug("Pillow failed on a corrupted file: %s", exc)
-        rgb = None
-    if rgb is None or rgb.shape[1::-1] != tuple(size):
-        return np.full((size[1], size[0], 3), 128, np.uint8)
-    return rgb
 
 
 def eval_seed(base: int, image_index: int, ber_index: int, k: int) -> int:

@@ -4,7 +4,8 @@ Methods: ``none`` (the robust decode, clipped), ``paper`` (the Two-ACIR SCA, see
 ``dc`` (ours, self-only: segments, joint offsets, interpolation fill) and ``dc_thumb`` (ours with the
 header thumbnail as an absolute anchor, for garbage detection and as the fill). Everything before the
 final colour conversion works on the decoded YCbCr planes, unclipped, in whole MCUs (the DC domain);
-clipping happens once at the end.
+clipping happens once at the end. ``dc`` / ``dc_thumb`` leave a decode without decoder evidence of damage
+(``src.sca.evidence``) as it is: an intact file comes back bit-identical.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ import dataclasses
 
 import numpy as np
 
+from src.sca.consistency import find_offset_steps, refine_first_row, revisit_shifts, split_segments
 from src.sca.errors import SCAError
+from src.sca.evidence import stream_damaged
 from src.sca.fill import fill_holes
 from src.sca.refit import RefitParams, extend_into_gaps, judge_garbage, place_segments, refit_offsets
-from src.sca.segment import SegmentParams, segment_stream
+from src.sca.segment import SegmentParams, comp_vector, segment_stream
+from src.sca.thumb_check import RECHECK_NCC, as_thumbnail, check_against
 from src.sca.thumbnail import decode_thumbnail, thumbnail_reference
 from src.sca.tiles import mcu_features, relayout
 from src.sca.types import Compensated, Segment
@@ -24,7 +28,16 @@ from src.sca.types import Compensated, Segment
 SCA_METHODS = ("none", "paper", "dc", "dc_thumb")
 _SEG_FIELDS = {f.name for f in dataclasses.fields(SegmentParams)}
 _REFIT_FIELDS = {f.name for f in dataclasses.fields(RefitParams)}
-_OTHER_OPTIONS = {"upsample", "refit", "detect_garbage", "end_check"}
+_OTHER_OPTIONS = {
+    "upsample",
+    "refit",
+    "detect_garbage",
+    "end_check",
+    "offset_steps",
+    "first_row",
+    "revisit_shifts",
+    "check_thumbnail",
+}
 
 
 def _planes_to_rgb(planes: list[np.ndarray], decoded, upsample: str, clip: bool = False) -> np.ndarray:
@@ -80,7 +93,10 @@ def compensate(
     (JPEG bytes from the header). Without any thumbnail ``dc_thumb`` runs as ``dc`` and says so in ``method``.
     options: tunables of :class:`SegmentParams` / :class:`RefitParams`, ``upsample`` ("fancy" or "nearest"),
     ``refit``, ``detect_garbage`` and ``end_check`` (bools, default True: see ``_segment_consistent``)
-    for ablations.
+    for ablations; ``check_thumbnail`` (default True): ``dc_thumb`` first checks the thumbnail against a
+    ``dc`` result and aligns it (``src.sca.thumb_check``), or refuses it and returns that ``dc`` result.
+    The thumbnail is expected in the image's stored orientation; one in the display orientation (or any
+    of the 8 EXIF orientations) is detected and turned back.
     """
     if method not in SCA_METHODS:
         raise SCAError(f"unknown SCA method {method!r}; choose one of {SCA_METHODS}")
@@ -106,16 +122,36 @@ def compensate(
 
         return paper_sca(decoded, upsample=upsample)
 
-    thumb = None
+    thumb = fit = None
     if method == "dc_thumb":
         if thumbnail is None:
             thumbnail = decode_thumbnail(getattr(decoded, "thumbnail", None))
+        # --- thumbnail check (src.sca.thumb_check): align it to a dc result, or refuse it for that result
+        if thumbnail is not None and other.get("check_thumbnail", True):
+            thumbnail = as_thumbnail(thumbnail)
+            base = compensate(decoded, None, "dc", **options)
+            fit = check_against(thumbnail, base, decoded)
+            if not fit.ok:
+                return dataclasses.replace(base, thumbnail_fit=fit)
+            if fit.ncc < RECHECK_NCC and not fit.identity:  # a poor reference: fit again on the better result
+                first = compensate(decoded, fit.thumbnail, method, **{**options, "check_thumbnail": False})
+                again = check_against(thumbnail, first, decoded)
+                fit = again if again.ok and again.ncc > fit.ncc else fit
+            thumbnail = fit.thumbnail
+        # --- end of the thumbnail check
         if thumbnail is None:
             method = "dc"
         else:
             thumb = thumbnail_reference(
                 np.asarray(thumbnail), planes, int(decoded.width), int(decoded.height), rows, cols
             )
+    if not stream_damaged(decoded):
+        # do no harm: without decoder evidence of damage the decode is the answer (see src.sca.evidence)
+        out = compensate(decoded, None, "none", upsample=upsample)
+        out.method = method
+        out.mcu_source = np.arange(n, dtype=np.int64)
+        out.mcu_offsets = np.zeros((n, len(planes)), np.float32)
+        return out
     ncomp = len(planes)
     steps = _steps(decoded, ncomp)
     feats = mcu_features(planes, rows, cols, getattr(decoded, "dc", None), steps)
@@ -129,6 +165,39 @@ def compensate(
     src, seg_of = place_segments(segs, n)
     if other.get("refit", True) and len(segs):
         offs = refit_offsets(feats, segs, offs, src, seg_of, cols, steps, thumb, ref_p, status)
+        if other.get("first_row", True):
+            # a hit in the first MCU row, placed from the row below (src.sca.consistency)
+            segs2, offs2, garb2 = refine_first_row(
+                feats, segs, offs, garb, src, seg_of, cols, steps, *_cost_weights(ref_p, ncomp),
+                seg_p.garbage_cost, seg_p.max_garbage,
+            )  # fmt: skip
+            if segs2 is not segs:
+                segs, offs, garb = segs2, offs2, garb2
+                src, seg_of = place_segments(segs, n)
+                offs = refit_offsets(feats, segs, offs, src, seg_of, cols, steps, thumb, ref_p, status)
+        if other.get("revisit_shifts", True):
+            # every shift change judged on the finished canvas, above and below (src.sca.consistency)
+            segs, offs, changed = revisit_shifts(
+                feats,
+                segs,
+                offs,
+                n,
+                cols,
+                steps,
+                *_cost_weights(ref_p, ncomp),
+                lambda s: place_segments(s, n),
+            )
+            if changed:
+                src, seg_of = place_segments(segs, n)
+                offs = refit_offsets(feats, segs, offs, src, seg_of, cols, steps, thumb, ref_p, status)
+        for _ in range(2 if other.get("offset_steps", True) else 0):
+            # hidden offset-only changes, seen on the corrected canvas (src.sca.consistency)
+            splits = find_offset_steps(feats, segs, offs, src, seg_of, cols, steps)
+            if not splits:
+                break
+            segs, offs = split_segments(segs, offs, splits)
+            src, seg_of = place_segments(segs, n)
+            offs = refit_offsets(feats, segs, offs, src, seg_of, cols, steps, thumb, ref_p, status)
     near = _near_breaks(garb, segs, src, n, ref_p)
     extend = ref_p.max_extend if ref_p.max_extend is not None else (8 if thumb is not None else 0)
     if other.get("detect_garbage", True) and extend > 0 and len(segs):
@@ -150,8 +219,16 @@ def compensate(
     source = np.where(hole, -1, src)
     trust = _trust_image(~hole.reshape(rows, cols), decoded)
     return Compensated(
-        rgb, trust, segments, garbage, method, source, off_at, rgb8 if rgb8.dtype == np.uint8 else None
+        rgb, trust, segments, garbage, method, source, off_at, rgb8 if rgb8.dtype == np.uint8 else None, fit
     )
+
+
+def _cost_weights(p: RefitParams, ncomp: int):
+    """(comp weight, tau floor, tau k, truncation) of the continuity costs, per component."""
+    return (
+        comp_vector(p.comp_weight, ncomp), comp_vector(p.tau_floor, ncomp), comp_vector(p.tau_k, ncomp),
+        float(p.truncate),
+    )  # fmt: skip
 
 
 def _end_shift(status: np.ndarray) -> int | None:

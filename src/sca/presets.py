@@ -30,7 +30,13 @@ def _defaults(params: type) -> dict[str, Any]:
 
 
 #: ablation switches of ``compensate`` (all on by default)
-_SWITCHES = {"refit": True, "detect_garbage": True, "end_check": True}
+_SWITCHES = {
+    "refit": True,
+    "detect_garbage": True,
+    "end_check": True,
+    "offset_steps": True,
+    "first_row": True,
+}
 _TUNABLES = {**_defaults(SegmentParams), **_defaults(RefitParams), **_SWITCHES}
 
 SCA_PRESETS: dict[str, dict[str, Any]] = {

@@ -129,7 +129,12 @@ def corrupt_decoded(decoded, hits: list[Hit], rng: np.random.Generator | None = 
         h8, w8 = p.shape[0] // 8, p.shape[1] // 8
         m = p.reshape(h8, 8, w8, 8).mean(axis=(1, 3))
         dc.append(np.round((m - 128.0) / steps[ci]).astype(np.int32))
-    fields = {"planes": out, "dc": dc, "mcu_status": status.reshape(rows, cols), "events": []}
+    from src.jpeg.decoder import Event
+
+    # the generator's own word that the stream is damaged (src.sca.evidence): real decodes report events
+    # for only some hits, SCA must find the rest from content
+    events = [Event("synthetic_hit", h.mcu, -1, f"lost {h.lost}, garbage {h.garbage}") for h in applied]
+    fields = {"planes": out, "dc": dc, "mcu_status": status.reshape(rows, cols), "events": events}
     if dataclasses.is_dataclass(decoded):
         bad = dataclasses.replace(decoded, **fields)
     else:

@@ -1,0 +1,362 @@
+"""2-D consistency of a segmentation on the corrected canvas: hidden offset-only changes inside a segment.
+
+A hit can change a DC predictor without garbling a whole MCU or shifting the stream (a flipped bit in a DC
+difference code): the content from decoded MCU p on carries a few more levels. Online, a change of a few
+levels in textured content is invisible; left in, it biases every later offset (the joint refit chains
+the segments through their borders) by the same few levels over the rest of the image.
+
+On the corrected canvas it has a signature no content produces by itself: the vertical jump between each
+MCU and the restored MCU above, taken as the median over the edge pixels (a DC offset moves the whole edge
+uniformly; an image edge has structure), equals the change for exactly one MCU row's worth of positions
+[p, p + cols) of the segment and is zero before and after (from p + cols on the MCU above carries the change
+too). A box filter of that length over the jump sequence finds it; it is accepted when the box mean stands
+out from the segment's own jump noise (robust sigma) by ``z_min`` standard errors, the boxes one row
+before and after do not, and the change is at least one DC step. The segment is then split at p (same
+shift, the offset changed by the box median); the refit that follows estimates the new pair exactly.
+Cost: O(N) per pass (cumulative sums), bounded by ``max_splits`` per pass.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from src.sca.segment import comp_bounds
+from src.sca.tiles import McuFeatures
+
+DEBUG = False
+
+
+@numba.njit(cache=True, nogil=True)
+def _row_medians_kernel(x, bounds, out):
+    scratch = np.empty(x.shape[1])
+    for r in range(x.shape[0]):
+        for c in range(bounds.size - 1):
+            cnt = 0
+            for k in range(bounds[c], bounds[c + 1]):  # insertion sort of a few dozen values
+                v = x[r, k]
+                m = cnt
+                while m > 0 and scratch[m - 1] > v:
+                    scratch[m] = scratch[m - 1]
+                    m -= 1
+                scratch[m] = v
+                cnt += 1
+            h = cnt >> 1
+            out[r, c] = scratch[h] if cnt & 1 else 0.5 * (scratch[h - 1] + scratch[h])
+
+
+def row_medians(x: np.ndarray, comp: np.ndarray, ncomp: int) -> np.ndarray:
+    """float64 (K, ncomp): the median of each row of ``x`` (K, E) over the columns of each component
+    (``comp``: int64 (E,) component of each column, grouped)."""
+    out = np.empty((x.shape[0], ncomp))
+    if x.shape[0]:
+        _row_medians_kernel(np.ascontiguousarray(x, np.float64), comp_bounds(comp, ncomp), out)
+    return out
+
+
+def vertical_jumps(f: McuFeatures, src: np.ndarray, off_at: np.ndarray, cols: int) -> np.ndarray:
+    """float64 (N, ncomp): median over the edge pixels of each output MCU's top edge minus the bottom edge
+    of the output MCU above, both offset-corrected, minus the mean slope on both sides (NaN where either is
+    not shown or in the first MCU row)."""
+    n = src.size
+    ncomp = off_at.shape[1]
+    out = np.full((n, ncomp), np.nan)
+    j = np.arange(cols, n)
+    ok = (src[j] >= 0) & (src[j - cols] >= 0)
+    j = j[ok]
+    med = row_medians(_raw_jumps(f, src[j - cols], src[j]), f.e_comp, ncomp)
+    out[j] = med - (off_at[j] - off_at[j - cols])
+    return out
+
+
+def _box(values: np.ndarray, valid: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sums and counts of ``values`` over every window [p, p + length) (0 where not ``valid``)."""
+    cs = np.concatenate([[0.0], np.cumsum(np.where(valid, values, 0.0))])
+    cn = np.concatenate([[0], np.cumsum(valid.astype(np.int64))])
+    return cs[length:] - cs[:-length], cn[length:] - cn[:-length]
+
+
+def find_offset_steps(
+    f: McuFeatures,
+    segs: np.ndarray,
+    offs: np.ndarray,
+    src: np.ndarray,
+    seg_of: np.ndarray,
+    cols: int,
+    steps: np.ndarray,
+    z_min: float = 8.0,
+    max_splits: int = 64,
+) -> list[tuple[int, int, np.ndarray]]:
+    """Hidden offset-only changes: (segment index, decoded MCU where the change starts, change float64
+    (ncomp,) in sample units, whole DC steps) for each segment that shows one (see the module doc).
+
+    segs: int64 (S, 3) [start, end, shift] decoded; offs (S, ncomp); src/seg_of: the placement (N,)."""
+    n = src.size
+    ncomp = offs.shape[1]
+    off_at = np.zeros((n, ncomp))
+    shown = seg_of >= 0
+    off_at[shown] = offs[seg_of[shown]]
+    d = vertical_jumps(f, src, off_at, cols)
+    found = []
+    for k, (start, end, shift) in enumerate(segs):
+        j0, j1 = max(int(start - shift), 0), min(int(end - shift), n)
+        if j1 - j0 < 3 * cols:
+            continue
+        dk = d[j0:j1]
+        valid_all = np.isfinite(dk) & (seg_of[j0:j1] == k)[:, None]
+        best = None
+        for c in range(ncomp):
+            valid = valid_all[:, c]
+            if valid.sum() < 2 * cols:
+                continue
+            v = dk[valid, c]
+            med = np.median(v)
+            sigma = max(1.4826 * np.median(np.abs(v - med)), 0.5 * steps[c])
+            clipped = np.clip(np.where(valid, dk[:, c], 0.0), -4.0 * sigma, 4.0 * sigma)
+            sums, cnt = _box(clipped, valid, cols)
+            z = sums / (sigma * np.sqrt(np.maximum(cnt, 1)))
+            z[cnt < cols // 2] = 0.0
+            # p + cols must be past the segment's first row (whose references are other segments)
+            p_lo = cols + 1
+            if z.size <= p_lo:
+                continue
+            p = p_lo + int(np.argmax(np.abs(z[p_lo:])))
+            zp = z[p]
+            if abs(zp) < z_min:
+                continue
+            # a box, not a step or a band: the boxes one row before and after are quiet
+            side = [z[q] for q in (p - cols, p + cols) if 0 <= q < z.size]
+            if any(abs(s) > 0.5 * abs(zp) for s in side):
+                continue
+            if best is None or abs(zp) > best[0]:
+                best = (abs(zp), p)
+        if best is None:
+            continue
+        p = best[1]
+        box = dk[p : p + cols]
+        delta = np.zeros(ncomp)
+        for c in range(ncomp):
+            ok = np.isfinite(box[:, c])
+            if ok.any():
+                delta[c] = np.round(np.median(box[ok, c]) / steps[c]) * steps[c]
+        if not delta.any():
+            continue
+        found.append((k, int(j0 + p + shift), delta))
+        if len(found) >= max_splits:
+            break
+    return found
+
+
+def split_segments(segs: np.ndarray, offs: np.ndarray, splits) -> tuple[np.ndarray, np.ndarray]:
+    """Insert the splits of :func:`find_offset_steps` (segment k split at decoded MCU i, the tail's offsets
+    changed by delta)."""
+    by_seg = {k: (i, dl) for k, i, dl in splits}
+    out_s, out_o = [], []
+    for k in range(len(segs)):
+        a, b, s = (int(v) for v in segs[k])
+        if k in by_seg and a < by_seg[k][0] < b:
+            i, dl = by_seg[k]
+            out_s += [[a, i, s], [i, b, s]]
+            out_o += [offs[k], offs[k] + dl]
+        else:
+            out_s.append([a, b, s])
+            out_o.append(offs[k])
+    return np.asarray(out_s, np.int64).reshape(-1, 3), np.asarray(out_o, offs.dtype).reshape(
+        -1, offs.shape[1]
+    )
+
+
+def _vertical_cost(f: McuFeatures, a, oa, b, ob, w, tfl, tauk, trunc) -> np.ndarray:
+    """float64 (K,): truncated, texture-normalised mean |jump| between the bottom edges of decoded MCUs
+    ``a`` (offsets ``oa``, (K, ncomp)) and the top edges of decoded MCUs ``b`` below them (``ob``),
+    weighted over components by ``w``."""
+    ncomp = oa.shape[1]
+    num = np.zeros(a.size)
+    for c in range(ncomp):
+        sel = f.e_comp == c
+        top, top2 = f.top[b][:, sel], f.top2[b][:, sel]
+        bot, bot2 = f.bot[a][:, sel], f.bot2[a][:, sel]
+        jump = (top - ob[:, c : c + 1]) - (bot - oa[:, c : c + 1]) - 0.5 * ((bot - bot2) + (top2 - top))
+        u = np.abs(jump).mean(axis=1) / (tfl[c] + tauk[c] * f.tex_bot[a, c])
+        num += w[c] * np.minimum(u, trunc)
+    return num / w.sum()
+
+
+def _raw_jumps(f: McuFeatures, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """float64 (K, E): slope-corrected jump per edge pixel from the bottom edge of decoded MCUs ``a`` to the
+    top edge of decoded MCUs ``b`` (raw decoded values, no offsets)."""
+    top, top2, bot, bot2 = f.top[b], f.top2[b], f.bot[a], f.bot2[a]
+    return (top - bot) - 0.5 * ((bot - bot2) + (top2 - top)).astype(np.float64)
+
+
+def _jump_cost(jump: np.ndarray, level: np.ndarray, f: McuFeatures, a, w, tfl, tauk, trunc) -> np.ndarray:
+    """float64 (K,): truncated, texture-normalised mean |jump - level| (level (K, ncomp) or (ncomp,))."""
+    level = np.broadcast_to(level, (jump.shape[0], w.size))
+    num = np.zeros(jump.shape[0])
+    for c in range(w.size):
+        sel = f.e_comp == c
+        u = np.abs(jump[:, sel] - level[:, c : c + 1]).mean(axis=1) / (tfl[c] + tauk[c] * f.tex_bot[a, c])
+        num += w[c] * np.minimum(u, trunc)
+    return num / w.sum()
+
+
+def refine_first_row(
+    f: McuFeatures,
+    segs: np.ndarray,
+    offs: np.ndarray,
+    garb: np.ndarray,
+    src: np.ndarray,
+    seg_of: np.ndarray,
+    cols: int,
+    steps: np.ndarray,
+    w: np.ndarray,
+    tfl: np.ndarray,
+    tauk: np.ndarray,
+    trunc: float,
+    hole_cost: float,
+    max_garbage: int,
+):
+    """Re-place the break of a hit in the first MCU row from below: where the vertical jump profile changes.
+
+    Online, a first-row MCU can only be compared with its left neighbour and look-ahead probes, so a hit
+    there lands wherever a spurious search fired, and the wrong band copies itself down. With the hit in
+    row 0 at output e (h outputs lost or garbled) and the content after it shifted by s, row 1 is decoded
+    MCUs j + cols + s. The jump from decoded MCU j (j < e, the first segment: offset 0) down to it is the
+    new offset o plus content, the same for every such column; the jump from decoded j + s (j >= e + h)
+    down to it is content only (both carry o). So for each candidate shift (those of the long segments that
+    start in the first two rows, where the online pass put the hit) the break (e, h) minimising
+    sum_{j<e} cost(jump_j - o(e)) + sum_{j>=e+h} cost(jump'_j) + hole_cost * h, with o(e) the median jump
+    of the columns before e, is found; it replaces the current first row (segments before the candidate's
+    are dropped, the candidate starts at decoded e + h + s with offsets o(e)) when it is cheaper than the
+    current first row under the same measure (the current offsets). Nothing here uses the offsets the
+    online pass estimated after the hit (they were fitted on the misplaced break). Returns (segs, offs,
+    garb), unchanged when nothing is better.
+    """
+    n = src.size
+    if len(segs) < 2 or n < 2 * cols or segs[0, 0] != 0 or segs[0, 2] != 0 or np.any(offs[0] != 0):
+        return segs, offs, garb
+    j = np.arange(cols)
+    ncomp = offs.shape[1]
+    # the current first row against what is shown under it
+    b = src[j + cols]
+    ref_ok = b >= 0
+    b = np.maximum(b, 0)
+    shown = src[j] >= 0
+    a = np.maximum(src[j], 0)
+    lvl = (offs[np.maximum(seg_of[j + cols], 0)] - offs[np.maximum(seg_of[j], 0)]).astype(np.float64)
+    cost = _jump_cost(_raw_jumps(f, a, b), lvl, f, a, w, tfl, tauk, trunc)
+    cur = np.where(shown, np.where(ref_ok, cost, 0.0), hole_cost)
+    best = (float(cur.sum()) - 1e-9, -1, -1, -1, None)
+    tried = set()
+    for k in range(1, len(segs)):
+        if segs[k, 0] - segs[k, 2] >= 2 * cols:
+            break
+        s_k = int(segs[k, 2])
+        if segs[k, 1] - segs[k, 0] < cols or s_k in tried:
+            continue
+        tried.add(s_k)
+        b_k = j + cols + s_k
+        rk_ok = (b_k >= 0) & (b_k < n)
+        b_k = np.clip(b_k, 0, n - 1)
+        jump_old = _raw_jumps(f, j, b_k)
+        a_new = np.clip(j + s_k, 0, n - 1)
+        r_new = _jump_cost(_raw_jumps(f, a_new, b_k), np.zeros(ncomp), f, a_new, w, tfl, tauk, trunc)
+        r_new = np.where(rk_ok & (j + s_k >= 0), r_new, trunc)
+        c_new = np.concatenate([[0.0], np.cumsum(r_new)])
+        # per-column offset estimate of the old part: median jump per component
+        med = row_medians(jump_old, f.e_comp, ncomp)
+        for e in range(1, cols + 1):
+            o_e = np.round(np.median(med[:e], axis=0) / steps) * steps
+            c_old = float(_jump_cost(jump_old[:e], o_e, f, j[:e], w, tfl, tauk, trunc).sum())
+            for h in range(max(0, -s_k), min(max_garbage, cols - e) + 1):
+                if e + h + s_k < 1:
+                    continue
+                total = c_old + (c_new[cols] - c_new[e + h]) + hole_cost * h
+                if total < best[0]:
+                    best = (total, e, h, k, o_e)
+    if best[1] < 0:
+        return segs, offs, garb
+    _, e, h, k, o_e = best
+    s_k = int(segs[k, 2])
+    a0 = e + h + s_k  # decoded start of the new segment
+    if a0 > segs[k, 1] - 1:
+        return segs, offs, garb
+    new_s = np.asarray([[0, e, 0], [a0, int(segs[k, 1]), s_k]], np.int64)
+    new_o = np.asarray([offs[0], o_e], offs.dtype)
+    segs2 = np.concatenate([new_s, segs[k + 1 :]])
+    offs2 = np.concatenate([new_o, offs[k + 1 :]])
+    g = garb.reshape(-1, 2)
+    g = g[g[:, 0] >= segs[k, 1]]
+    if a0 > e:
+        g = np.concatenate([np.asarray([[e, a0]], np.int64), g])
+    return segs2, offs2, g
+
+
+def _model_cost(f: McuFeatures, i, s, k, src, seg_of, off_at, cols, steps, w, tfl, tauk, trunc):
+    """(mean cost, offsets) of decoded MCUs ``i`` of segment k placed with shift ``s`` on the canvas: vertical
+    continuity with the shown MCUs of other segments above and below them, the segment's offsets fitted as
+    the median of those jumps (whole DC steps); (inf, None) without any such neighbour."""
+    n = src.size
+    j = i - s
+    inside = (j >= 0) & (j < n)
+    i, j = i[inside], j[inside]
+    ja, jb = j - cols, j + cols
+    up = (ja >= 0) & (src[np.clip(ja, 0, n - 1)] >= 0) & (seg_of[np.clip(ja, 0, n - 1)] != k)
+    dn = (jb < n) & (src[np.clip(jb, 0, n - 1)] >= 0) & (seg_of[np.clip(jb, 0, n - 1)] != k)
+    if up.sum() + dn.sum() == 0:
+        return np.inf, None
+    ju = _raw_jumps(f, src[ja[up]], i[up])
+    jd = _raw_jumps(f, i[dn], src[jb[dn]])
+    ncomp = off_at.shape[1]
+    obs = np.concatenate([
+        row_medians(ju, f.e_comp, ncomp) + off_at[ja[up]], off_at[jb[dn]] - row_medians(jd, f.e_comp, ncomp),
+    ])  # fmt: skip
+    o = np.round(np.median(obs, axis=0) / steps) * steps
+    cu = _jump_cost(ju, o[None, :] - off_at[ja[up]], f, src[ja[up]], w, tfl, tauk, trunc)
+    cd = _jump_cost(jd, off_at[jb[dn]] - o[None, :], f, i[dn], w, tfl, tauk, trunc)
+    return float(np.concatenate([cu, cd]).mean()), o
+
+
+def revisit_shifts(
+    f: McuFeatures,
+    segs: np.ndarray,
+    offs: np.ndarray,
+    n: int,
+    cols: int,
+    steps: np.ndarray,
+    w: np.ndarray,
+    tfl: np.ndarray,
+    tauk: np.ndarray,
+    trunc: float,
+    place,
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """2-D check of every shift change on the finished canvas: a segment whose shift differs from its
+    predecessor's is placed both ways (its own shift, the predecessor's), each scored by the vertical
+    continuity with the other segments' MCUs above AND below it (the online pass only saw the rows above,
+    so a wrong band could propagate down), on at most its first two MCU rows (bounded per segment). The
+    predecessor's shift is kept unless the segment's own explains its neighbours better: in flat content
+    any shift fits, and a change without evidence is no change. ``place(segs) -> (src, seg_of)``.
+    Returns (segs, offs, changed)."""
+    segs, offs = segs.copy(), offs.copy()
+    src, seg_of = place(segs)
+    changed = False
+    off_at = None
+    for k in range(1, len(segs)):
+        s_cur, s_prev = int(segs[k, 2]), int(segs[k - 1, 2])
+        if s_cur == s_prev:
+            continue
+        a, b = int(segs[k, 0]), int(segs[k, 1])
+        i = np.arange(a, min(b, a + 2 * cols))
+        if off_at is None:
+            off_at = np.zeros((n, offs.shape[1]))
+            shown = seg_of >= 0
+            off_at[shown] = offs[seg_of[shown]]
+        c_cur, _ = _model_cost(f, i, s_cur, k, src, seg_of, off_at, cols, steps, w, tfl, tauk, trunc)
+        c_prev, o_prev = _model_cost(f, i, s_prev, k, src, seg_of, off_at, cols, steps, w, tfl, tauk, trunc)
+        if o_prev is not None and c_prev <= c_cur:
+            segs[k, 2] = s_prev
+            offs[k] = o_prev
+            src, seg_of = place(segs)
+            changed = True
+            off_at = None
+    return segs, offs, changed
