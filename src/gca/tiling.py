@@ -460,8 +460,14 @@ def coarse_tiled(coarse: CoarseGenerator, x: _Value, runner: _Runner) -> _Buffer
     out = runner.walk(coarse.global_net, pyramid[-1])
     for n in range(coarse.n_local_enhancers):
         a = runner._fresh(runner.walk(coarse.local_down[n], pyramid[-2 - n]))
-        out = runner.walk(coarse.local_up[n], runner.add(a, out))
-        del a
+        value = runner.add(a, out)  # in a's buffer
+        del a, out
+        # layer by layer here, so each residual block's input buffer is freed once the block is done (an
+        # argument of one walk over the Sequential would stay referenced until it returned)
+        for m in coarse.local_up[n]:
+            value = runner.walk(m, value)
+        out = value
+        del value
     src = out.source
     if out.pending or not isinstance(src, _BufferSource) or src.post:
         buf, _ = runner.run(out, stats=False, store=True)  # the read applies any point-wise layers
