@@ -44,7 +44,7 @@ from src.data.errors import DatasetError
 from src.data.pipeline import prepare_photo
 from src.data.sources import SPLITS, list_split, load_item
 from src.data.transforms import as_size, scaled_size
-from src.restoration import load_restorer, model_options
+from src.restoration import inference_options, load_restorer, model_options
 from src.restoration.kernels import ANNOUNCE, warm_up
 from src.restoration.pictures import eval_picture
 from src.restoration.scoring import csv_text, eval_seed, markdown_table, score_file
@@ -178,7 +178,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     else:
         cases, n_cases, bers, scored, _size = dataset_cases(cfg)
     log.info("scoring %s", scored)
-    restorer = load_restorer(cfg.ckpt_path, cfg.get("device")) if cfg.get("ckpt_path") else None
+    restorer = load_restorer(cfg.ckpt_path, **inference_options(cfg)) if cfg.get("ckpt_path") else None
     decoder = _plain(cfg.get("decoder")) or {}
     sca = _plain(cfg.get("sca")) or sca_preset("dc_thumb")
     model_decoder, model_sca = model_options(restorer, decoder, sca)

@@ -41,7 +41,14 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from src.errors import BitstreamRestoreError
-from src.restoration import RestoreError, Restorer, load_restorer, model_options, restore_bytes
+from src.restoration import (
+    RestoreError,
+    Restorer,
+    inference_options,
+    load_restorer,
+    model_options,
+    restore_bytes,
+)
 from src.restoration.kernels import ANNOUNCE, warm_up
 from src.restoration.outputs import (
     check_output_folder,
@@ -85,7 +92,7 @@ def open_model(cfg: DictConfig) -> Restorer | None:
         )
         print("model: none (shipped model missing): SCA + thumbnail fill")
         return None
-    restorer = load_restorer(path, cfg.get("device"))
+    restorer = load_restorer(path, **inference_options(cfg))
     print(f"model: {'shipped ' if is_shipped else ''}{restorer.describe()}")
     return restorer
 

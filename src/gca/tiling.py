@@ -36,6 +36,7 @@ Layouts: every tensor is float ``(1, C, H, W)``; inputs in [0, 1], inside the ne
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -50,9 +51,10 @@ from src.gca.networks import CoarseGenerator, NetworkConfigError, ResnetBlock
 
 __all__ = ["TileSettings", "TilingError", "refine_halo", "tiled_forward"]
 
-#: channels a tile of ``tile x tile`` pixels may hold per pixel at full resolution (the refine net's width):
-#: the coarse chains get tiles of the same number of floats
-REFERENCE_CHANNELS = 64
+#: floats per full-resolution pixel of a ``tile x tile`` tile that a coarse chain's largest layer may hold:
+#: a chain keeps about 4-6 such layers alive (pad copies, conv and norm outputs), so 16 keeps a coarse tile's
+#: activations near one refine tile's (64 channels, two alive)
+COARSE_FLOATS_PER_PIXEL = 16
 #: point-wise modules a chain may hold (applied to crops as they are)
 _POINTWISE = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.Identity)
 _PADS = (nn.ReflectionPad2d, nn.ReplicationPad2d, nn.ZeroPad2d, nn.ConstantPad2d)
@@ -67,7 +69,7 @@ class TileSettings:
     """How :func:`tiled_forward` tiles.
 
     tile: side of a tile in pixels at full resolution (rounded up to the refine pyramid's multiple); the
-        coarse chains use tiles of ``tile**2 * 64`` floats at their own resolution. An image whose sides
+        coarse chains use tiles of ``tile**2 * 16`` floats at their own resolution. An image whose sides
         are both at most ``tile`` runs untiled.
     overlap: context in pixels around each refine tile; None = the refine net's receptive-field halo
         (:func:`refine_halo`: exact); smaller = blended (approximate); larger = the halo (more context
@@ -98,18 +100,23 @@ def _owned(x: Tensor, base: Tensor) -> Tensor:
     return x.clone() if x.untyped_storage().data_ptr() == base.untyped_storage().data_ptr() else x
 
 
+def _as_float01(x: Tensor) -> Tensor:
+    """A contiguous float tensor in [0, 1]: uint8 divided by 255 (as ``src.restoration.to_tensor_image``)."""
+    if x.dtype == torch.uint8:
+        return x.float().div_(255.0)
+    return x.to(torch.float32).contiguous()
+
+
 def _clamped_crop(t: Tensor, y0: int, y1: int, x0: int, x1: int) -> Tensor:
     """``t[..., y0:y1, x0:x1]`` of ``t`` extended beyond its bottom / right edge by replicating the last
-    row / column (what :meth:`GCAGenerator.forward`'s replicate padding gives)."""
+    row / column (what :meth:`GCAGenerator.forward`'s replicate padding gives), as a contiguous float tensor
+    (uint8 ``t`` is divided by 255)."""
     h, w = t.shape[-2:]
-    out = t[..., y0 : min(y1, h), x0 : min(x1, w)]
     if y1 > h or x1 > w:
-        if y0 >= h or x0 >= w:  # wholly in the padding: index the last row / column
-            iy = torch.arange(y0, y1, device=t.device).clamp_(max=h - 1)
-            ix = torch.arange(x0, x1, device=t.device).clamp_(max=w - 1)
-            return t.index_select(-2, iy).index_select(-1, ix)
-        out = F.pad(out, (0, max(0, x1 - w), 0, max(0, y1 - h)), mode="replicate")
-    return out
+        iy = torch.arange(y0, y1, device=t.device).clamp_(max=h - 1)
+        ix = torch.arange(x0, x1, device=t.device).clamp_(max=w - 1)
+        return _as_float01(t.index_select(-2, iy).index_select(-1, ix))
+    return _as_float01(t[..., y0:y1, x0:x1])
 
 
 class _Source:
@@ -453,8 +460,14 @@ def coarse_tiled(coarse: CoarseGenerator, x: _Value, runner: _Runner) -> _Buffer
     out = runner.walk(coarse.global_net, pyramid[-1])
     for n in range(coarse.n_local_enhancers):
         a = runner._fresh(runner.walk(coarse.local_down[n], pyramid[-2 - n]))
-        out = runner.walk(coarse.local_up[n], runner.add(a, out))
-        del a
+        value = runner.add(a, out)  # in a's buffer
+        del a, out
+        # layer by layer here, so each residual block's input buffer is freed once the block is done (an
+        # argument of one walk over the Sequential would stay referenced until it returned)
+        for m in coarse.local_up[n]:
+            value = runner.walk(m, value)
+        out = value
+        del value
     src = out.source
     if out.pending or not isinstance(src, _BufferSource) or src.post:
         buf, _ = runner.run(out, stats=False, store=True)  # the read applies any point-wise layers
@@ -498,6 +511,56 @@ def _ramp(n: int, band: int, lo_open: bool, hi_open: bool, device: torch.device)
     return w
 
 
+#: side of the cells (full-resolution pixels) in which the refine stage looks for pixels the mask gate opens
+GATE_CELL = 32
+
+
+def _gated_boxes(
+    mask: Tensor, gate: int, h: int, w: int, hp: int, wp: int, cell: int, limit: int
+) -> tuple[list[tuple[int, int, int, int]], int]:
+    """Boxes ``(y0, y1, x0, x1)`` (cores, within ``h x w``, at most ``limit`` on a side) covering every
+    ``cell x cell`` cell where the gate ``max_pool(1 - mask, 2 * gate + 1)`` of the ``hp x wp`` padded image
+    is not 0, and the number of cells in all. Runs of cells in a row are merged, then equal runs of
+    consecutive rows."""
+    runs_by_row: list[list[tuple[int, int]]] = []
+    ncols = -(-w // cell)
+    for y0 in range(0, h, cell):
+        y1 = min(y0 + cell, h)
+        win = _clamped_crop(mask, max(0, y0 - gate), min(hp, y1 + gate), 0, wp)
+        cols = (win != 1.0).flatten(0, -2).any(dim=0).float()  # the gate is 0 where 1 - mask == 0
+        if gate:
+            cols = F.max_pool1d(cols[None, None], 2 * gate + 1, stride=1, padding=gate)[0, 0]
+        cols = F.pad(cols[:w], (0, ncols * cell - w)).view(ncols, cell).amax(dim=1) > 0
+        runs, c = [], 0
+        flags = cols.tolist()
+        while c < ncols:
+            if not flags[c]:
+                c += 1
+                continue
+            start = c
+            while c < ncols and flags[c] and (c - start + 1) * cell <= limit:
+                c += 1
+            runs.append((start * cell, min(c * cell, w)))
+        runs_by_row.append(runs)
+    boxes: list[tuple[int, int, int, int]] = []
+    open_boxes: dict[tuple[int, int], list[int]] = {}  # x-span -> [y0, y1]
+    for r, runs in enumerate(runs_by_row):
+        y0, y1 = r * cell, min((r + 1) * cell, h)
+        current = set(runs)
+        for span in list(open_boxes):
+            box = open_boxes[span]
+            if span not in current or y1 - box[0] > limit:
+                boxes.append((box[0], box[1], *span))
+                del open_boxes[span]
+        for span in runs:
+            if span in open_boxes:
+                open_boxes[span][1] = y1
+            else:
+                open_boxes[span] = [y0, y1]
+    boxes.extend((b[0], b[1], *span) for span, b in open_boxes.items())
+    return boxes, ncols * (-(-h // cell))
+
+
 def refine_tiled(
     generator: GCAGenerator,
     coarse: _BufferSource,
@@ -506,8 +569,14 @@ def refine_tiled(
     mask: Tensor | None,
     settings: TileSettings,
     autocast: Callable[[], AbstractContextManager[object]],
+    report: dict | None = None,
 ) -> Tensor:
-    """The final image ``(1, 3, H, W)`` in [0, 1] (clamped) of the refine stage, tile by tile."""
+    """The final image ``(1, 3, H, W)`` in [0, 1] (clamped) of the refine stage, tile by tile; ``report``
+    gets ``refine_tiles`` and ``refine_skipped`` (counts).
+
+    With a mask gate (and ``skip_trusted``, exact tiles), the image starts as the SCA input (what the
+    generator gives wherever the gate is 0) and only boxes of :data:`GATE_CELL`-pixel cells where the gate
+    opens are computed; else the image is cut into ``tile x tile`` tiles."""
     assert generator.refine is not None
     h, w = sca.shape[-2:]
     hp, wp = coarse.height, coarse.width
@@ -519,27 +588,31 @@ def refine_tiled(
     band = overlap // 2 if blended else 0  # ramps of 2 * band pixels centred on the tile borders
     step = -(-settings.tile // m) * m
     out = torch.zeros((1, 3, h, w), dtype=torch.float32, device=sca.device)
-    gate = generator.mask_gate if settings.skip_trusted else 0
+    gate = generator.mask_gate if settings.skip_trusted and not blended and mask is not None else 0
 
-    def spans(size: int, padded: int) -> list[tuple[int, int, int, int]]:
-        res = []
-        for c0 in range(0, size, step):
-            c1 = min(c0 + step, size)
-            res.append((c0, c1, max(0, c0 - ctx), min(padded, -(-(c1 + ctx) // m) * m)))
-        return res
+    def span(c0: int, c1: int, padded: int) -> tuple[int, int, int, int]:
+        return c0, c1, max(0, c0 - ctx), min(padded, -(-(c1 + ctx) // m) * m)
 
-    tiles = [(ys, xs) for ys in spans(h, hp) for xs in spans(w, wp)]
-    todo = []
-    for ys, xs in tiles:
-        if gate and mask is not None and not blended:
-            win = _clamped_crop(
-                mask, max(0, ys[0] - gate), min(hp, ys[1] + gate), max(0, xs[0] - gate), min(wp, xs[1] + gate)
-            )
-            if torch.amax(1.0 - win) == 0:  # the gate is 0 on the core: the output is the SCA input
-                core = sca[..., ys[0] : ys[1], xs[0] : xs[1]]
-                out[..., ys[0] : ys[1], xs[0] : xs[1]] = to_unit(to_signed(core)).clamp(0.0, 1.0)
-                continue
-        todo.append((ys, xs))
+    if gate:
+        assert mask is not None
+        rows = max(1, (1 << 22) // max(1, 3 * w))
+        for r in range(0, h, rows):  # the SCA input, where the gate is 0: s + 0 * y = s
+            out[..., r : r + rows, :] = to_unit(to_signed(_as_float01(sca[..., r : r + rows, :]))).clamp(0, 1)
+        cell = -(-GATE_CELL // m) * m
+        boxes, cells = _gated_boxes(mask, gate, h, w, hp, wp, cell, step)
+        todo = [(span(b[0], b[1], hp), span(b[2], b[3], wp)) for b in boxes]
+        if report is not None:
+            report["refine_tiles"] = report.get("refine_tiles", 0) + cells
+            done = sum(-(-(b[1] - b[0]) // cell) * -(-(b[3] - b[2]) // cell) for b in boxes)
+            report["refine_skipped"] = report.get("refine_skipped", 0) + cells - done
+    else:
+        todo = [
+            (span(y0, min(y0 + step, h), hp), span(x0, min(x0 + step, w), wp))
+            for y0 in range(0, h, step)
+            for x0 in range(0, w, step)
+        ]
+        if report is not None:
+            report["refine_tiles"] = report.get("refine_tiles", 0) + len(todo)
     for group in _groups(todo, settings.batch):
 
         def crops(t: Tensor | None, group: list = group) -> Tensor | None:
@@ -579,20 +652,28 @@ def tiled_forward(
     mask: Tensor | None = None,
     settings: TileSettings | None = None,
     autocast: Callable[[], AbstractContextManager[object]] = nullcontext,
+    report: dict | None = None,
 ) -> Tensor:
     """``generator(sca, thumb, mask)["output"]`` computed by tiles: float ``(B, 3, H, W)`` in [0, 1].
 
-    Inputs as :meth:`GCAGenerator.forward` (any size; ``(B, 3, H, W)`` / ``(B, 1, H, W)`` in [0, 1]); the
-    generator must be in eval mode. Samples of a batch run one after the other. An image whose sides are
-    both at most ``settings.tile`` runs through ``generator`` itself. ``autocast``: a context manager
+    Inputs as :meth:`GCAGenerator.forward` (any size; ``(B, 3, H, W)`` / ``(B, 1, H, W)`` in [0, 1]; here
+    they may also be uint8 (divided by 255 crop by crop) and views of any strides, e.g. of ``(H, W, C)``
+    arrays, so no full-size float copy is made); the generator must be in eval mode. Samples of a batch
+    run one after the other. An image whose sides are both at most ``settings.tile`` runs through
+    ``generator`` itself. ``autocast``: a context manager
     factory every tile's computation runs under (e.g. bf16 autocast); statistics and buffers stay float32.
+    ``report``: a dict that gets ``tiled`` (bool), ``coarse_s`` / ``refine_s`` (seconds of each stage) and,
+    with a refine net, ``refine_tiles`` / ``refine_skipped`` (tiles in all, and skipped as unchanged).
     """
     settings = settings or TileSettings()
     if generator.training:
         raise TilingError("tiled inference needs the generator in eval mode")
     generator._check_inputs(sca, thumb, mask)
     h, w = sca.shape[-2:]
+    if report is not None:
+        report["tiled"] = not (h <= settings.tile and w <= settings.tile)
     if h <= settings.tile and w <= settings.tile:
+        sca, thumb, mask = (None if t is None else _as_float01(t) for t in (sca, thumb, mask))
         with autocast():
             return generator(sca, thumb, mask)["output"].float()
     if sca.shape[0] > 1:
@@ -605,6 +686,7 @@ def tiled_forward(
                     None if mask is None else mask[i : i + 1],
                     settings,
                     autocast,
+                    report,
                 )
                 for i in range(sca.shape[0])
             ]
@@ -617,8 +699,15 @@ def tiled_forward(
     if generator.use_mask:
         parts.append(mask)
     x = _Value(_InputSource(parts, hp, wp), [])
-    runner = _Runner(float(settings.tile) ** 2 * REFERENCE_CHANNELS, settings.batch, autocast)
+    runner = _Runner(float(settings.tile) ** 2 * COARSE_FLOATS_PER_PIXEL, settings.batch, autocast)
+    t0 = time.perf_counter()
     coarse = coarse_tiled(generator.coarse, x, runner)
+    t1 = time.perf_counter()
     if generator.refine is None:
-        return to_unit(coarse.buf[..., :h, :w]).clamp(0.0, 1.0)
-    return refine_tiled(generator, coarse, sca, thumb, mask, settings, autocast)
+        out = to_unit(coarse.buf[..., :h, :w]).clamp(0.0, 1.0)
+    else:
+        out = refine_tiled(generator, coarse, sca, thumb, mask, settings, autocast, report)
+    if report is not None:
+        report["coarse_s"] = report.get("coarse_s", 0.0) + t1 - t0
+        report["refine_s"] = report.get("refine_s", 0.0) + time.perf_counter() - t1
+    return out

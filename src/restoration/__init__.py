@@ -33,6 +33,7 @@ __all__ = [
     "Restorer",
     "ScaResult",
     "guide_thumbnail",
+    "inference_options",
     "load_restorer",
     "model_input",
     "model_options",
@@ -44,6 +45,7 @@ __all__ = [
 _LAZY = {  # torch-backed: imported when first asked for
     "Restorer": "src.restoration.model",
     "load_restorer": "src.restoration.model",
+    "inference_options": "src.restoration.model",
     "RestoreResult": "src.restoration.restore",
     "model_options": "src.restoration.restore",
     "restore_bytes": "src.restoration.restore",
