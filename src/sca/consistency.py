@@ -9,7 +9,9 @@ On the corrected canvas it has a signature no content produces by itself: the ve
 MCU and the restored MCU above, taken as the median over the edge pixels (a DC offset moves the whole edge
 uniformly; an image edge has structure), equals the change for exactly one MCU row's worth of positions
 [p, p + cols) of the segment and is zero before and after (from p + cols on the MCU above carries the change
-too). A box filter of that length over the jump sequence finds it; it is accepted when the box mean stands
+too; a change in a segment's last row shows as the part of the box before the segment's end, as the next
+segment's offsets were fitted under it). A box filter of that length over the jump sequence finds it; it
+is accepted when the box mean stands
 out from the segment's own jump noise (robust sigma) by ``z_min`` standard errors, the boxes one row
 before and after do not, and the change is at least one DC step. The segment is then split at p (same
 shift, the offset changed by the box median); the refit that follows estimates the new pair exactly.
@@ -100,14 +102,14 @@ def find_offset_steps(
     found = []
     for k, (start, end, shift) in enumerate(segs):
         j0, j1 = max(int(start - shift), 0), min(int(end - shift), n)
-        if j1 - j0 < 3 * cols:
+        if j1 - j0 < 2 * cols:
             continue
         dk = d[j0:j1]
         valid_all = np.isfinite(dk) & (seg_of[j0:j1] == k)[:, None]
         best = None
         for c in range(ncomp):
             valid = valid_all[:, c]
-            if valid.sum() < 2 * cols:
+            if valid.sum() < cols:
                 continue
             v = dk[valid, c]
             med = np.median(v)
@@ -115,7 +117,7 @@ def find_offset_steps(
             clipped = np.clip(np.where(valid, dk[:, c], 0.0), -4.0 * sigma, 4.0 * sigma)
             sums, cnt = _box(clipped, valid, cols)
             z = sums / (sigma * np.sqrt(np.maximum(cnt, 1)))
-            z[cnt < cols // 2] = 0.0
+            z[cnt < cols // 4] = 0.0
             # p + cols must be past the segment's first row (whose references are other segments)
             p_lo = cols + 1
             if z.size <= p_lo:
