@@ -337,28 +337,36 @@ def revisit_shifts(
     continuity with the other segments' MCUs above AND below it (the online pass only saw the rows above,
     so a wrong band could propagate down), on at most its first two MCU rows (bounded per segment). The
     predecessor's shift is kept unless the segment's own explains its neighbours better: in flat content
-    any shift fits, and a change without evidence is no change. ``place(segs) -> (src, seg_of)``.
+    any shift fits, and a change without evidence is no change. ``place(segs) -> (src, seg_of)`` is
+    called once; each change re-places only the output positions it touches.
     Returns (segs, offs, changed)."""
     segs, offs = segs.copy(), offs.copy()
     src, seg_of = place(segs)
     changed = False
-    off_at = None
+    off_at = np.zeros((n, offs.shape[1]))
+    shown = seg_of >= 0
+    off_at[shown] = offs[seg_of[shown]]
     for k in range(1, len(segs)):
         s_cur, s_prev = int(segs[k, 2]), int(segs[k - 1, 2])
         if s_cur == s_prev:
             continue
         a, b = int(segs[k, 0]), int(segs[k, 1])
         i = np.arange(a, min(b, a + 2 * cols))
-        if off_at is None:
-            off_at = np.zeros((n, offs.shape[1]))
-            shown = seg_of >= 0
-            off_at[shown] = offs[seg_of[shown]]
         c_cur, _ = _model_cost(f, i, s_cur, k, src, seg_of, off_at, cols, steps, w, tfl, tauk, trunc)
         c_prev, o_prev = _model_cost(f, i, s_prev, k, src, seg_of, off_at, cols, steps, w, tfl, tauk, trunc)
         if o_prev is not None and c_prev <= c_cur:
             segs[k, 2] = s_prev
             offs[k] = o_prev
-            src, seg_of = place(segs)
+            # re-place the output positions the segment left or took (later segments win, as in place)
+            lo = max(min(a - s_cur, a - s_prev), 0)
+            hi = min(max(b - s_cur, b - s_prev), n)
+            src[lo:hi] = -1
+            seg_of[lo:hi] = -1
+            o_lo, o_hi = segs[:, 0] - segs[:, 2], segs[:, 1] - segs[:, 2]
+            for m in np.flatnonzero((o_lo < hi) & (o_hi > lo)):
+                j0, j1 = max(int(o_lo[m]), lo), min(int(o_hi[m]), hi)
+                src[j0:j1] = np.arange(j0, j1) + segs[m, 2]
+                seg_of[j0:j1] = m
+                off_at[j0:j1] = offs[m]
             changed = True
-            off_at = None
     return segs, offs, changed
