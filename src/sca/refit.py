@@ -270,7 +270,7 @@ def _solve_component(nseg, pairs, dd, ww, teq, tw, init, p: RefitParams, pinned,
             rows = np.concatenate([ra, rb, ra, rb, t_ok, diag_idx])
             cols_ = np.concatenate([ra, rb, rb, ra, t_ok, diag_idx])
             vals = np.concatenate([w, w, -w, -w, tw[t_ok], np.full(nseg, prior)])
-            b_vec = np.bincount(rb, w * rhs_a, nseg) - np.bincount(ra, w * rhs_a, nseg)
+            b_vec = (np.bincount(rb, w * rhs_a, nseg) - np.bincount(ra, w * rhs_a, nseg)).astype(np.float64)
             b_vec[t_ok] += tw[t_ok] * teq[t_ok]
             b_vec += prior * init
             fx = np.isfinite(fixed)
