@@ -64,9 +64,12 @@ def train_eval_restore(output_dir: Path, corrupted_file: Path) -> Path:
         "bers=[1e-5,1e-4]",
         "save_images=2",
     )
-    run_module("src.restore", f"input={corrupted_file}", f"ckpt_path={ckpt}", f"output_dir={restore_dir}")
+    # overwrite=true: a second `make demo` replaces the demo's own outputs (src.restore refuses by default)
+    run_module("src.restore", f"input={corrupted_file}", f"ckpt_path={ckpt}", f"output_dir={restore_dir}",
+               "overwrite=true", "side_by_side=true")  # fmt: skip
     # what a user gets out of the box: the same file through the shipped model (weights/gca_refine.pt)
-    run_module("src.restore", f"input={corrupted_file}", f"output_dir={restore_dir / 'shipped'}")
+    shipped = restore_dir / "shipped"
+    run_module("src.restore", f"input={corrupted_file}", f"output_dir={shipped}", "overwrite=true")
     return eval_dir / "table.md"
 
 

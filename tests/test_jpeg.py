@@ -305,3 +305,41 @@ def test_other_sampling_factors_match_pillow(astronaut, factors, tmp_path):
     assert sorted({(c.h, c.v) for c in d.components}) == sorted({(f[1], f[0]) for f in factors})
     np.testing.assert_array_equal(d.to_rgb(), pillow_rgb(data))
     check_coefficients(data, d, tmp_path)
+
+
+def _segment_ends(data: bytes) -> list[int]:
+    """File offsets just after each marker segment before SOS (where stray bytes can be inserted)."""
+    ends, i = [], 2
+    while data[i + 1] != 0xDA:
+        i += 2 + struct.unpack(">H", data[i + 2 : i + 4])[0]
+        ends.append(i)
+    return ends
+
+
+@pytest.mark.parametrize("count", [1, 5, 16])
+def test_stray_bytes_between_segments_are_skipped_like_libjpeg(astronaut, count):
+    """Issue 11 part 7: real camera files carry 1, 5 or 16 stray bytes between marker segments; libjpeg
+    skips them with a warning, so must we (an event, the same pixels)."""
+    from src.corruption import encode_jpeg
+
+    clean = encode_jpeg(astronaut[:96, :128], quality=75, thumbnail_size=32)  # APP0 + APP1 + tables
+    ref = decode(clean)
+    rng = np.random.default_rng(count)
+    ends = _segment_ends(clean)
+    assert len(ends) >= 4
+    for at in (ends[0], ends[len(ends) // 2], ends[-1]):  # after the first segment, mid-header, before SOS
+        stray = bytes(rng.choice(np.arange(255), count).astype(np.uint8))  # no 0xff: never a marker
+        if count >= 5:
+            stray = stray[:2] + b"\xff\x00" + stray[4:]  # a stuffed-zero pair is skipped too
+        data = clean[:at] + stray + clean[at:]
+        d = decode(data)
+        np.testing.assert_array_equal(d.to_rgb(), ref.to_rgb())
+        np.testing.assert_array_equal(d.mcu_status, ref.mcu_status)
+        assert d.thumbnail == ref.thumbnail
+        extra = [e for e in d.events if e.kind == "extraneous_bytes"]
+        assert len(extra) == 1 and f"{count} bytes before marker" in extra[0].detail
+        assert f"at file byte {at} " in extra[0].detail
+        assert [e for e in d.events if e.kind != "extraneous_bytes"] == ref.events
+    # bytes that never reach a marker are still a broken header
+    with pytest.raises(CorruptHeader, match="no marker follows"):
+        decode(clean[: ends[0]] + b"\x00" * 8)

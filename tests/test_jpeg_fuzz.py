@@ -155,3 +155,89 @@ def test_fuzz_absurd_dimensions_are_bounded(bases):
 def test_fuzz_100k(bases, chunk):
     counts = _run(bases, 10_000, seed=1000 + chunk)
     assert sum(counts.values()) == 10_000
+
+
+def _patch_sof(data: bytes, offset: int, value: bytes) -> bytes:
+    sof = data.find(b"\xff\xc0")
+    return data[: sof + offset] + value + data[sof + offset + len(value) :]
+
+
+def _dht_counts(data: bytes, counts: bytes) -> bytes:
+    dht = data.find(b"\xff\xc4")
+    return data[: dht + 5] + counts + data[dht + 21 :]
+
+
+HOSTILE = {  # name -> (patch of a clean 4:2:0 file, expected error class name, words in the message)
+    "huge dimensions": (
+        lambda b: _patch_sof(b, 5, struct.pack(">HH", 65535, 65535)),
+        "ImageTooLarge",
+        "limit",
+    ),
+    "CMYK": (lambda b: _patch_sof(b, 9, b"\x04"), "UnsupportedJPEG", "components"),
+    "255 components": (lambda b: _patch_sof(b, 9, b"\xff"), "UnsupportedJPEG", "components"),
+    "zero sampling factor": (lambda b: _patch_sof(b, 11, b"\x00"), "CorruptHeader", "sampling"),
+    "sampling 5x5": (lambda b: _patch_sof(b, 11, b"\x55"), "CorruptHeader", "sampling"),
+    "12-bit": (lambda b: _patch_sof(b, 4, b"\x0c"), "UnsupportedJPEG", "precision"),
+    "width 0": (lambda b: _patch_sof(b, 7, b"\x00\x00"), "CorruptHeader", "width"),
+    "DNL height": (lambda b: _patch_sof(b, 5, b"\x00\x00"), "UnsupportedJPEG", "DNL"),
+    "progressive": (lambda b: b.replace(b"\xff\xc0", b"\xff\xc2", 1), "UnsupportedJPEG", "progressive"),
+    "arithmetic": (lambda b: b.replace(b"\xff\xc0", b"\xff\xc9", 1), "UnsupportedJPEG", "arithmetic"),
+    "hierarchical": (lambda b: b[:2] + b"\xff\xde\x00\x02" + b[2:], "UnsupportedJPEG", "hierarchical"),
+    "Huffman code space overflow": (
+        lambda b: _dht_counts(b, b"\x02\x04" + b"\x00" * 14),
+        "CorruptHeader",
+        "code space",
+    ),
+    "Huffman table too long": (
+        lambda b: _dht_counts(b, b"\x00" * 15 + b"\xff"),
+        "CorruptHeader",
+        "segment end",
+    ),
+    "DQT precision 2": (
+        lambda b: b.replace(b"\xff\xdb\x00\x43\x00", b"\xff\xdb\x00\x43\x20", 1),
+        "CorruptHeader",
+        "precision",
+    ),
+    "missing Huffman table": (lambda b: b.replace(b"\xff\xc4", b"\xff\xfe"), "CorruptHeader", "not defined"),
+    "SOS before SOF": (lambda b: b.replace(b"\xff\xc0", b"\xff\xfe", 1), "CorruptHeader", "before any frame"),
+    "segment length past the end": (lambda b: b[: b.find(b"\xff\xdb") + 10], "CorruptHeader", "past the end"),
+    "only SOI": (lambda b: b[:2], "CorruptHeader", "not a JPEG"),
+    "SOI + EOI": (lambda b: b"\xff\xd8\xff\xd9", "CorruptHeader", "EOI"),
+    "not a JPEG": (lambda b: b"GIF89a" + b[6:], "CorruptHeader", "not a JPEG"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_headers_give_one_line_project_errors(bases, name):
+    from src.errors import BitstreamRestoreError
+
+    patch, cls, words = HOSTILE[name]
+    data = patch(bases[0])
+    with pytest.raises(JPEGError) as info:
+        decode(data)
+    err = info.value
+    assert type(err).__name__ == cls and isinstance(err, BitstreamRestoreError)
+    msg = str(err)
+    assert words in msg and "\n" not in msg and 10 < len(msg) < 300, msg
+    assert not isinstance(err, ValueError)
+
+
+def test_dri_zero_means_no_restart_interval(bases):
+    data = bases[0][:2] + b"\xff\xdd\x00\x04\x00\x00" + bases[0][2:]
+    d = decode(data)
+    assert d.restart_interval == 0
+    np.testing.assert_array_equal(d.to_rgb(), decode(bases[0]).to_rgb())
+
+
+def test_marker_flood_keeps_events_and_memory_bounded(bases):
+    """A scan that is nothing but spurious markers (hostile or erased media): decodes, and the event list
+    stays within ``max_events`` (plus a count of the dropped ones)."""
+    data = bases[0]
+    sos = data.find(b"\xff\xda")
+    start = sos + 2 + struct.unpack(">H", data[sos + 2 : sos + 4])[0]
+    flood = data[:start] + b"\xff\x34" * 200_000 + data[start:]
+    d = decode(flood, max_events=500)
+    assert d.count("spurious_marker") <= 500 and len(d.events) <= 502
+    dropped = [e for e in d.events if e.kind == "events_dropped"]
+    assert dropped and "spurious_marker" in dropped[-1].detail
+    np.testing.assert_array_equal(d.to_rgb(), decode(data).to_rgb())  # FFxx pairs are removed: same scan

@@ -273,3 +273,259 @@ def test_shipped_model_beats_its_sca_input_on_held_out_photos() -> None:
             assert out.gca
             gains.append(psnr_y(out.restored, gt) - psnr_y(out.sca, gt))
     assert np.mean(gains) > 0.2 and min(gains) > -0.5, gains
+
+
+# ------------------------------------------------------------------------------ the CLI a forensic user meets
+def _cli(tmp_path: Path, *overrides: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """``python -m src.restore`` in a child process (no model: these tests are about files and messages)."""
+    cmd = [sys.executable, "-m", "src.restore", f"hydra.run.dir={tmp_path / 'hydra'}", "ckpt_path=null",
+           *overrides]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "PROJECT_ROOT"}
+    return subprocess.run(cmd, cwd=cwd or tmp_path, capture_output=True, text=True, timeout=600,
+                          env={**env, "PYTHONPATH": str(ROOT)})  # fmt: skip
+
+
+def _mtimes(folder: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+def test_cli_folder_run_distinct_names_failures_summary_and_no_overwrite(
+    tmp_path: Path, coffee: np.ndarray, chelsea: np.ndarray
+) -> None:
+    """a.jpg and a.jpeg get distinct outputs; a bad file is one line on stderr while the others are restored;
+    the run ends with "N restored, M failed" and exit status 1; a second run refuses to replace the outputs
+    (one line naming the file and overwrite=true) and leaves them untouched; overwrite=true replaces them."""
+    inp = tmp_path / "in"
+    _corrupt(coffee, inp / "a.jpg")
+    _corrupt(chelsea, inp / "a.jpeg", seed=5)
+    _corrupt(coffee, inp / "sub" / "b.JPG", seed=6)
+    (inp / "broken.jpg").write_bytes(b"GIF89a this is no JPEG")
+    out = tmp_path / "out"
+    first = _cli(tmp_path, f"input={inp}", f"output={out}")
+    assert first.returncode == 1, first.stderr[-2000:]
+    assert first.stdout.strip().splitlines()[-1] == f"3 restored, 1 failed -> {out}"
+    failures = [line for line in first.stderr.splitlines() if "FAILED" in line]
+    bad = inp / "broken.jpg"
+    assert len(failures) == 1 and failures[0].endswith(
+        f"{bad}: FAILED: {str(bad)!r} is not a JPEG file (it starts with 47 49 46 38)"
+    )
+    assert "Traceback" not in first.stderr
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == [
+        "a_jpeg_restored.png", "a_jpg_restored.png", "sub/b_restored.png",
+    ]  # fmt: skip
+    assert not [p for p in out.rglob("*") if p.name.startswith(".")]  # no temporary file left behind
+    # a progress bar over the folder (stderr), and the kernel line before the first file's report
+    assert "restore: 100%" in first.stderr and "4/4" in first.stderr
+    assert first.stdout.index("preparing the numba decoder") < first.stdout.index(f"{inp / 'a.jpeg'}:")
+    a_jpg = np.asarray(Image.open(out / "a_jpg_restored.png"))
+    a_jpeg = np.asarray(Image.open(out / "a_jpeg_restored.png"))
+    assert a_jpg.shape == a_jpeg.shape and not np.array_equal(a_jpg, a_jpeg)  # two photos, two outputs
+    before = _mtimes(out)
+    again = _cli(tmp_path, f"input={inp}", f"output={out}")
+    assert again.returncode == 1 and _mtimes(out) == before
+    (line,) = again.stderr.strip().splitlines()
+    assert line == (
+        f"src.restore: error: {str(out / 'a_jpeg_restored.png')!r} exists (and 2 more), from an earlier run: "
+        "pass overwrite=true to replace it, or choose another output_dir"
+    )
+    assert "preparing the numba" not in again.stdout  # refused before any work
+    forced = _cli(tmp_path, f"input={inp}", f"output={out}", "overwrite=true", "progress=false")
+    assert forced.returncode == 1 and "3 restored, 1 failed" in forced.stdout
+    assert "restore:" not in forced.stderr  # progress=false: no bar
+    assert all(_mtimes(out)[k] > v for k, v in before.items())
+
+
+def test_cli_file_names_with_spaces_quotes_commas_and_equals(tmp_path: Path, coffee: np.ndarray) -> None:
+    """One shell word per option is enough: input, output and thumbnail names with spaces, parentheses,
+    commas, '=', both quote characters, '#' and '${' reach the tool as they are (no Hydra quoting)."""
+    weird = """it's "my" photo (1), v=2 #3 ${x}"""
+    src, clean = _corrupt(coffee, tmp_path / "in dir (a)" / f"{weird}.jpg", thumbnail_size=None)
+    thumb = tmp_path / 'thumb, "t" = (1).png'
+    Image.fromarray(clean).resize((160, 80), Image.Resampling.BICUBIC).save(thumb)
+    out = tmp_path / "out dir (b), c=d 'e'"
+    proc = _cli(tmp_path, f"input={src}", f"output={out}", f"thumbnail={thumb}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "thumbnail: 160x80 (given)" in proc.stdout
+    restored = out / f"{weird}_restored.png"
+    assert restored.is_file() and proc.stdout.strip().endswith(f"1 restored, 0 failed -> {out}")
+    from src.jpeg import decode
+
+    raw = decode(src.read_bytes()).to_rgb()
+    assert psnr_y(np.asarray(Image.open(restored).convert("RGB")), clean) > psnr_y(raw, clean) + 3
+    # a value the user quoted for Hydra themselves is passed through unchanged
+    again = _cli(tmp_path, f'input="{src.parent}"', f"output={out}", f"thumbnail={thumb}", "overwrite=true")
+    assert again.returncode == 0, again.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["plain.jpg", "a b.jpg", "a (1).jpg", "a,b.jpg", "a=b.jpg", "it's.jpg", 'say "hi".jpg', "a${x}.jpg",
+     "back\\slash.jpg", "end\\", 'q\\"x', "a\\${x}", "ä ö #1.jpg", "  lead.jpg", "[1] {2}.jpg", "null.jpg"],
+)  # fmt: skip
+def test_quoted_path_overrides_parse_back_to_the_name(tmp_path: Path, name: str) -> None:
+    from src.restore import PATH_OPTIONS
+    from src.utils.cli import quote_path_overrides
+
+    args = quote_path_overrides([f"input={name}", "ckpt_path=null", "+output=x y", "--", "a b"], PATH_OPTIONS)
+    assert args[1] == "ckpt_path=null" and args[-2:] == ["--", "a b"]
+    cfg = compose_config("restore", args[:3], tmp_path)
+    assert cfg.input == name and cfg.ckpt_path is None and cfg.output == "x y"
+
+
+def test_output_folder_errors_come_before_any_work(tmp_path: Path, coffee: np.ndarray) -> None:
+    src, _ = _corrupt(coffee, tmp_path / "in" / "coffee.jpg")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    proc = _cli(tmp_path, f"input={src}", f"output={blocker / 'out'}")
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        f"src.restore: error: cannot create the output folder {str(blocker / 'out')!r}: Not a directory"
+    ]
+    with pytest.raises(RestoreError, match=r"output folder .* is a file"):
+        _restore(tmp_path, f"input={src}", f"output={blocker}", "ckpt_path=null")
+    if os.geteuid() != 0:  # root writes into read-only folders
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(RestoreError, match=r"output folder .* is not writable: Permission denied"):
+            _restore(tmp_path, f"input={src}", f"output={locked}", "ckpt_path=null")
+
+
+def test_outputs_are_written_atomically_and_never_replace_a_file(tmp_path: Path) -> None:
+    from src.utils.io import atomic_write_bytes
+
+    target = tmp_path / "x.png"
+    atomic_write_bytes(target, b"first", overwrite=False)
+    with pytest.raises(FileExistsError):
+        atomic_write_bytes(target, b"second", overwrite=False)
+    assert target.read_bytes() == b"first" and sorted(p.name for p in tmp_path.iterdir()) == ["x.png"]
+    atomic_write_bytes(target, b"third")
+    assert target.read_bytes() == b"third"
+
+
+def test_output_names_are_distinct_per_folder(tmp_path: Path) -> None:
+    from src.restoration.outputs import output_bases
+
+    names = ["a.jpg", "a.jpeg", "A.JPG", "b.jpg", "sub/a.jpg", "c.jfif"]
+    files = [tmp_path / n for n in names]
+    bases = output_bases(files, tmp_path)
+    assert {f.relative_to(tmp_path).as_posix(): b.as_posix() for f, b in bases.items()} == {
+        "a.jpg": "a_jpg", "a.jpeg": "a_jpeg", "A.JPG": "A_JPG_2", "b.jpg": "b", "sub/a.jpg": "sub/a",
+        "c.jfif": "c",
+    }  # fmt: skip
+    assert output_bases([tmp_path / "x.jpg"], tmp_path / "x.jpg") == {tmp_path / "x.jpg": Path("x")}
+
+
+XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'
+
+
+def _camera_like_jpeg(photo: np.ndarray) -> tuple[bytes, bytes, dict]:
+    """A 256x128 JPEG of ``photo`` as a phone writes it: EXIF with Orientation 6 (turn 90 degrees clockwise to
+    view), capture time, GPS position, and an sRGB ICC profile. Returns (JPEG, ICC profile, piexif dict)."""
+    import io
+
+    import piexif
+    from PIL import ImageCms
+
+    exif = {
+        "0th": {piexif.ImageIFD.Make: b"TestCam", piexif.ImageIFD.Orientation: 6,
+                piexif.ImageIFD.DateTime: b"2026:12:01 10:11:12"},
+        "Exif": {piexif.ExifIFD.DateTimeOriginal: b"2026:12:01 10:11:12"},
+        "GPS": {piexif.GPSIFD.GPSLatitudeRef: b"N", piexif.GPSIFD.GPSLatitude: ((48, 1), (51, 1), (24, 1)),
+                piexif.GPSIFD.GPSLongitudeRef: b"E", piexif.GPSIFD.GPSLongitude: ((2, 1), (21, 1), (3, 1))},
+    }  # fmt: skip
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    buf = io.BytesIO()
+    Image.fromarray(prepare_photo(photo, (256, 128))).save(
+        buf, "JPEG", quality=90, exif=piexif.dump(exif), icc_profile=icc, dpi=(300, 300), xmp=XMP
+    )
+    return buf.getvalue(), icc, exif
+
+
+def test_cli_carries_exif_and_icc_into_the_png_in_stored_orientation(
+    tmp_path: Path, coffee: np.ndarray
+) -> None:
+    """Orientation, capture time, GPS and the ICC profile of a corrupted camera-like file come back in the
+    PNG (eXIf / iCCP); the pixels stay in stored orientation (256x128, not turned) with the tag kept."""
+    import piexif
+
+    jpeg, icc, exif = _camera_like_jpeg(coffee)
+    sample = Corruptor.from_preset("paper", ber=3e-4).corrupt(jpeg, 4)
+    assert sample.n_flips > 0 and piexif.load(sample.corrupted_jpeg)["GPS"] == exif["GPS"]
+    src = tmp_path / "in" / "IMG_0001.jpg"
+    src.parent.mkdir()
+    src.write_bytes(sample.corrupted_jpeg)
+    out = tmp_path / "out"
+    proc = _cli(tmp_path, f"input={src}", f"output={out}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "metadata: EXIF" in proc.stdout
+    assert f"ICC profile {len(icc)} B, XMP {len(XMP)} B, 300x300 dpi -> PNG" in proc.stdout
+    with Image.open(out / "IMG_0001_restored.png") as png:
+        assert png.size == (256, 128)  # stored orientation
+        assert png.info["icc_profile"] == icc
+        xmp = png.info["xmp"]  # the iTXt XML:com.adobe.xmp chunk (bytes or text, by Pillow version)
+        assert (xmp if isinstance(xmp, bytes) else xmp.encode()) == XMP
+        assert tuple(round(v) for v in png.info["dpi"]) == (300, 300)
+        back = piexif.load(png.info["exif"])  # Pillow gives the eXIf chunk with the APP1 prefix
+        source = png.text["Source"]
+    for ifd in ("0th", "Exif", "GPS"):
+        for tag, value in exif[ifd].items():
+            assert back[ifd][tag] == value, (ifd, tag)
+    assert back["0th"][piexif.ImageIFD.Orientation] == 6
+    assert b"eXIfMM\x00*" in (out / "IMG_0001_restored.png").read_bytes()  # bare TIFF data
+    assert source == f"IMG_0001.jpg (sha256 {hashlib.sha256(sample.corrupted_jpeg).hexdigest()})"
+    # Pillow's own EXIF reader sees the same tags, and exif_transpose turns the PNG as it turns the JPEG
+    from PIL import ImageOps
+
+    with Image.open(out / "IMG_0001_restored.png") as png:
+        assert png.getexif()[274] == 6 and ImageOps.exif_transpose(png).size == (128, 256)
+    bare = _cli(tmp_path, f"input={src}", f"output={tmp_path / 'bare'}", "keep_metadata=false")
+    with Image.open(tmp_path / "bare" / "IMG_0001_restored.png") as png:
+        assert bare.returncode == 0 and "exif" not in png.info and "icc_profile" not in png.info
+
+
+def test_side_by_side_picture(tmp_path: Path, coffee: np.ndarray) -> None:
+    """side_by_side=true: <stem>_compare.png = Pillow's decode | restored | trust mask, labelled; a 256-px
+    image is enlarged x2 (pixels kept square), a large one shrunk to side_by_side_width."""
+    from src.restoration.pictures import GAP, pillow_view
+
+    src, _ = _corrupt(coffee, tmp_path / "in" / "coffee.jpg")
+    result = _restore(
+        tmp_path, f"input={src}", f"output={tmp_path / 'out'}", "ckpt_path=null", "side_by_side=true"
+    )
+    assert sorted(Path(p).name for p in result["written"]) == ["coffee_compare.png", "coffee_restored.png"]
+    compare = np.asarray(Image.open(tmp_path / "out" / "coffee_compare.png").convert("RGB"))
+    restored = np.asarray(Image.open(tmp_path / "out" / "coffee_restored.png").convert("RGB"))
+    strip = compare.shape[0] - 256
+    assert compare.shape[1] == 3 * 512 + 2 * GAP and 20 <= strip <= 80  # one label line above the panels
+    panels = [compare[strip:, k * (512 + GAP) : k * (512 + GAP) + 512] for k in range(3)]
+    x2 = np.repeat(np.repeat(restored, 2, axis=0), 2, axis=1)
+    assert np.array_equal(panels[1], x2)
+    pillow = pillow_view(src.read_bytes(), (256, 128))
+    assert np.array_equal(panels[0], np.repeat(np.repeat(pillow, 2, axis=0), 2, axis=1))
+    trust = restore_bytes(src.read_bytes(), {"strategy": "paper"}, {"method": "dc_thumb"}).compensated.trust
+    white = float(np.mean(panels[2][..., 0] > 127))
+    assert abs(white - float(np.mean(trust > 0.5))) < 0.01 and 0.0 < white < 1.0
+    assert np.any(compare[:strip] < 128)  # label text drawn
+    small = _restore(tmp_path, f"input={src}", f"output={tmp_path / 'small'}", "ckpt_path=null",
+                     "side_by_side=true", "side_by_side_width=128")  # fmt: skip
+    assert (
+        Image.open(next(p for p in small["written"] if p.endswith("_compare.png"))).size[0]
+        == 3 * 128 + 2 * GAP
+    )
+
+
+def test_an_icc_profile_that_is_not_rgb_is_not_carried(coffee: np.ndarray) -> None:
+    """The PNGs are RGB: a profile for other data (here Lab) would misdescribe them; the report says so."""
+    import io
+
+    from PIL import ImageCms
+
+    from src.restoration.outputs import jpeg_metadata
+
+    lab = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    buf = io.BytesIO()
+    Image.fromarray(coffee).save(buf, "JPEG", icc_profile=lab)
+    meta = jpeg_metadata(buf.getvalue())
+    assert meta.icc_profile is None and meta.note == "ICC profile for 'Lab' data not carried: the PNG is RGB"
+    rgb, _, _ = _camera_like_jpeg(coffee)
+    assert jpeg_metadata(rgb).icc_profile is not None and jpeg_metadata(b"\xff\xd8 junk").note is not None

@@ -306,6 +306,24 @@ def test_short_epochs_validate_and_checkpoint_every_k_epochs_and_at_the_end(tmp_
     assert state["epoch"] == 6 and objects["trainer"].global_step == 14
 
 
+def test_short_epochs_still_validate_and_checkpoint_when_max_time_stops_the_run(tmp_path: Path) -> None:
+    """A time budget (``trainer.max_time``) ends the run between two validations of short epochs: the epoch it
+    stops in still validates and writes last.ckpt, so a budgeted run (an ablation row) has its metric."""
+    overrides = _overrides(
+        "gca_refine", "trainer.max_epochs=10000", "trainer.max_time=00:00:00:04", "logger=csv", "test=false",
+        "callbacks.short_epochs.min_batches=100000", "trainer.num_sanity_val_steps=0",
+    )  # fmt: skip
+    metrics, objects = train(compose_config("train", overrides, tmp_path))
+    from src.utils.run_files import read_metrics
+
+    trainer = objects["trainer"]
+    assert 0 < trainer.current_epoch < 9999  # stopped by the clock, long before max_epochs
+    assert len(read_metrics(tmp_path / "metrics.csv")["val/psnr_y"]) == 1
+    assert math.isfinite(metrics["val/psnr_y"])
+    state = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert state["global_step"] == trainer.global_step
+
+
 def test_trainer_gradient_clip_goes_to_the_module_and_accumulation_is_refused(tmp_path: Path) -> None:
     from src.utils.hydra_utils import ConfigError
 

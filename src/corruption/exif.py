@@ -1,4 +1,4 @@
-"""EXIF APP1 thumbnails as bytes: build a minimal EXIF block, find the IFD1 JPEG thumbnail, or add one to an
+"""EXIF APP1 thumbnails as bytes: build a minimal EXIF block or add a thumbnail to an
 existing EXIF block in place.
 
 An EXIF APP1 payload is ``b"Exif\\0\\0"`` + a TIFF structure: a byte-order mark (``II`` little / ``MM``
@@ -12,6 +12,7 @@ tags, breaks offsets inside maker notes and drops what they cannot parse. Adding
 4 bytes of the existing block (IFD0's next-IFD offset) and appends the new IFD1 and the thumbnail after
 everything else, so every other byte and offset stays valid. The block built for a fresh file is the one
 piexif 1.1.3 writes for the same thumbnail (tests compare them), so the simulator's files are unchanged.
+Reading a thumbnail back is ``src.jpeg.thumbnail``'s job (one reader for the decoder and the simulator).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import struct
 from typing import NamedTuple
 
 from src.corruption.errors import UneditableExif
+from src.jpeg.thumbnail import thumbnail_from_exif as thumbnail_from_payload  # noqa: F401  (the one reader)
 
 EXIF_HEADER = b"Exif\x00\x00"
 MAX_APP1_PAYLOAD = 0xFFFF - 2  # the APP1 length field counts itself
@@ -67,32 +69,6 @@ def tiff_layout(payload: bytes) -> TiffLayout:
         )
     (ifd1,) = struct.unpack_from(order + "I", tiff, next_field)
     return TiffLayout(order, ifd0, next_field, ifd1)
-
-
-def thumbnail_from_payload(payload: bytes) -> bytes | None:
-    """The IFD1 JPEG thumbnail of an EXIF APP1 payload, or None (none, not a JPEG, or unreadable)."""
-    try:
-        layout = tiff_layout(payload)
-    except UneditableExif:
-        return None
-    tiff = memoryview(payload)[len(EXIF_HEADER) :]
-    order, ifd1 = layout.order, layout.ifd1
-    if ifd1 == 0 or ifd1 + 2 > len(tiff):
-        return None
-    (count,) = struct.unpack_from(order + "H", tiff, ifd1)
-    if ifd1 + 2 + 12 * count > len(tiff):
-        return None
-    found: dict[int, int] = {}
-    for i in range(count):
-        at = ifd1 + 2 + 12 * i
-        tag, typ, n = struct.unpack_from(order + "HHI", tiff, at)
-        if tag in (_TAG_JPEG_OFFSET, _TAG_JPEG_LENGTH) and n == 1 and typ in (_SHORT, _LONG):
-            found[tag] = struct.unpack_from(order + ("I" if typ == _LONG else "H"), tiff, at + 8)[0]
-    offset, length = found.get(_TAG_JPEG_OFFSET), found.get(_TAG_JPEG_LENGTH)
-    if offset is None or not length or offset + length > len(tiff):
-        return None
-    thumb = bytes(tiff[offset : offset + length])
-    return thumb if thumb.startswith(b"\xff\xd8") else None
 
 
 def _ifd1(order: str, at: int, thumbnail: bytes) -> bytes:

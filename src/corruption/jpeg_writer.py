@@ -17,10 +17,10 @@ from src.corruption.exif import (
     EXIF_HEADER,
     exif_app1_with_thumbnail,
     minimal_exif_app1,
-    thumbnail_from_payload,
     tiff_layout,
 )
 from src.corruption.jpeg_markers import APP0, APP1, SOI, header_segments, scan_extent
+from src.jpeg.thumbnail import extract_thumbnail, thumbnail_from_exif
 
 SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0")
 THUMBNAIL_SUBSAMPLING = "4:2:2"  # what Exif/DCF cameras write for their IFD1 thumbnails
@@ -225,7 +225,7 @@ def embed_thumbnail(jpeg: bytes, thumbnail: bytes, *, replace: bool = True) -> b
             at = s.end
         return data[:at] + minimal_exif_app1(thumb) + data[at:]
     payload = data[old.start + 4 : old.end]
-    if not replace and thumbnail_from_payload(payload) is not None:
+    if not replace and thumbnail_from_exif(payload) is not None:
         return data
     try:
         app1 = exif_app1_with_thumbnail(payload, thumb)
@@ -249,14 +249,7 @@ def check_thumbnail_editable(jpeg: bytes) -> None:
 
 
 def read_thumbnail(jpeg: bytes) -> bytes | None:
-    """The EXIF IFD1 JPEG thumbnail of ``jpeg`` (from its first EXIF APP1), or None if it has none, its
-    EXIF is unreadable or the header is broken."""
-    data = bytes(jpeg)
-    try:
-        segs = header_segments(data)
-    except CorruptionError:
-        return None
-    for s in segs:
-        if _is_exif(data, s):
-            return thumbnail_from_payload(data[s.start + 4 : s.end])
-    return None
+    """The embedded thumbnail of ``jpeg`` as image-file bytes (EXIF IFD1 JPEG or uncompressed, else JFXX:
+    :func:`src.jpeg.thumbnail.extract_thumbnail`), or None if it has none, its EXIF is unreadable or the
+    header is broken."""
+    return extract_thumbnail(jpeg)

@@ -188,28 +188,38 @@ class GCAGenerator(nn.Module):
             parts.append(to_signed(mask))
         x_in = torch.cat(parts, dim=1)
         coarse = self.coarse(x_in)
-        levels: list[Tensor] = []
-        gates: list[Tensor] = []
-        if self.refine is not None:
-            h, w = sca.shape[-2:]
-            thumb_base = None
-            if self.refine.use_thumbnail:
-                thumb_base = F.adaptive_avg_pool2d(to_signed(thumb), self.refine.base_size(h, w))
-            extra = None
-            if self.refine_inputs:
-                named = {"sca": sca, "mask": mask, "thumb": thumb}
-                extra = torch.cat([to_signed(named[r]) for r in self.refine_inputs], dim=1)
-            levels = self.refine(coarse, thumb_base, extra)
-            if self.refine_residual:
-                skips = build_image_pyramid(to_signed(sca), len(levels))
-                if self.mask_gate:
-                    gates = self.gate_pyramid(mask, len(levels))
-                    levels = [s + g * y for y, s, g in zip(levels, skips, gates, strict=True)]
-                else:
-                    levels = [y + s for y, s in zip(levels, skips, strict=True)]
+        levels, gates = self.refine_levels(coarse, sca, thumb, mask) if self.refine is not None else ([], [])
         return GeneratorOutput(
             x_in=x_in, coarse=coarse, levels=levels, refined=levels[-1] if levels else None, gates=gates
         )
+
+    def refine_levels(
+        self, coarse: Tensor, sca: Tensor, thumb: Tensor | None = None, mask: Tensor | None = None
+    ) -> tuple[list[Tensor], list[Tensor]]:
+        """(refine levels, gates) of :meth:`run`, base first, in [-1, 1], from the coarse image ``coarse``
+        ``(B, 3, H, W)`` in [-1, 1] and the inputs in [0, 1] at the same size (H, W multiples of
+        :attr:`required_multiple`); gates empty without ``mask_gate``. Every operation is local (convs,
+        area / bicubic halving, max pooling), so a crop aligned to ``2 ** (levels - 1)`` with enough context
+        gives the same values inside it (``src.gca.tiling``)."""
+        assert self.refine is not None
+        h, w = sca.shape[-2:]
+        thumb_base = None
+        if self.refine.use_thumbnail:
+            thumb_base = F.adaptive_avg_pool2d(to_signed(thumb), self.refine.base_size(h, w))
+        extra = None
+        if self.refine_inputs:
+            named = {"sca": sca, "mask": mask, "thumb": thumb}
+            extra = torch.cat([to_signed(named[r]) for r in self.refine_inputs], dim=1)
+        levels = self.refine(coarse, thumb_base, extra)
+        gates: list[Tensor] = []
+        if self.refine_residual:
+            skips = build_image_pyramid(to_signed(sca), len(levels))
+            if self.mask_gate:
+                gates = self.gate_pyramid(mask, len(levels))
+                levels = [s + g * y for y, s, g in zip(levels, skips, gates, strict=True)]
+            else:
+                levels = [y + s for y, s in zip(levels, skips, strict=True)]
+        return levels, gates
 
     def gate_pyramid(self, mask: Tensor, levels: int) -> list[Tensor]:
         """Where the refine levels may correct the SCA image, base level first, ``(B, 1, h, w)`` in [0, 1].

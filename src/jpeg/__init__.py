@@ -4,10 +4,10 @@
     d = decode(jpeg_bytes, strategy="paper")   # Decoded: unclipped planes, DC map, per-MCU status, events
     rgb = d.to_rgb()                           # uint8 (H, W, 3); d.to_rgb(clip=False): float32 unclipped
 
-Modules (libjpeg-turbo's split): ``markers`` (header up to SOS, scan extent), ``thumbnail`` (EXIF IFD1 /
-JFXX), ``huffman`` (lookup tables), ``bitstream`` (unstuffing, marker positions), ``entropy`` (numba MCU
-loop and resync strategies), ``idct`` (numba islow / float IDCT), ``color`` (numba upsampling + YCbCr ->
-RGB), ``decoder`` (``decode``, ``Decoded``), ``errors``.
+Modules (libjpeg-turbo's split): ``markers`` (header up to SOS, scan extent), ``thumbnail`` (EXIF IFD1
+JPEG or uncompressed, JFXX; EXIF orientation), ``huffman`` (lookup tables), ``bitstream`` (unstuffing, marker
+positions), ``entropy`` (numba MCU loop and resync strategies), ``idct`` (numba islow / float IDCT),
+``color`` (numba upsampling + YCbCr -> RGB), ``decoder`` (``decode``, ``Decoded``), ``errors``.
 
 Strategies (``conf/decoder/*.yaml``): ``paper`` retries an MCU one bit later after an error (the Two-ACIR
 algorithm; same skipped bits and planes as the pure-Python port in ``src/jpeg/oracle.py``); ``strict``
@@ -34,7 +34,7 @@ from src.jpeg.decoder import DEFAULT_OPTIONS, STRATEGIES, Decoded, Event, decode
 from src.jpeg.entropy import MCU_ERROR, MCU_LOST, MCU_OK, MCU_RESTART, MCU_RESYNC
 from src.jpeg.errors import CorruptHeader, ImageTooLarge, JPEGError, UnsupportedJPEG
 from src.jpeg.markers import Component, JPEGHeader, parse_header
-from src.jpeg.thumbnail import extract_thumbnail
+from src.jpeg.thumbnail import ExifInfo, decode_thumbnail, extract_thumbnail, header_exif
 
 __all__ = [
     "DEFAULT_OPTIONS",
@@ -48,12 +48,15 @@ __all__ = [
     "CorruptHeader",
     "Decoded",
     "Event",
+    "ExifInfo",
     "ImageTooLarge",
     "JPEGError",
     "JPEGHeader",
     "UnsupportedJPEG",
     "decode",
+    "decode_thumbnail",
     "extract_thumbnail",
+    "header_exif",
     "parse_header",
     "planes_to_rgb",
     "warmup",

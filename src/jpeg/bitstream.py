@@ -27,9 +27,12 @@ def unstuff(data: np.ndarray, start: int, end: int, want_offsets: bool):
     """
     size = max(end - start, 0)
     buf = np.zeros(size + PAD_BYTES, dtype=np.uint8)
-    mk_pos = np.empty(size // 2 + 1, dtype=np.int64)
-    mk_code = np.empty(size // 2 + 1, dtype=np.int64)
-    mk_file = np.empty(size // 2 + 1, dtype=np.int64)
+    nff = 0  # markers <= FF bytes: the marker arrays are sized by them (not by the scan length)
+    for i in range(start, end):
+        nff += data[i] == 0xFF
+    mk_pos = np.empty(nff, dtype=np.int64)
+    mk_code = np.empty(nff, dtype=np.int64)
+    mk_file = np.empty(nff, dtype=np.int64)
     src_off = np.empty(size if want_offsets else 0, dtype=np.int64)
     j = 0
     m = 0

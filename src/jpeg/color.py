@@ -80,7 +80,8 @@ def _row_int(p, y, g, width, col, out):
     ``p`` float32 samples (rounded and range-limited on reading); ``g`` = (cw, ch, rh, rv, kind) with
     kind 1 h2v1, 2 h1v2, 3 h2v2 triangle filter (libjpeg's "fancy"), 0 replication; ``col`` int32 scratch.
     The triangle: the nearer sample weighs 3/4, the further 1/4, border samples replicated; the rounding
-    biases alternate like libjpeg's.
+    biases alternate like libjpeg's. (Even and odd outputs are written in the same loop iteration: one
+    interleaved store group the loop vectoriser handles; int32 arithmetic throughout, values <= 4 * 1020.)
     """
     cw, rh, rv, kind = g[0], g[2], g[3], g[4]
     if kind == 0:
@@ -99,25 +100,29 @@ def _row_int(p, y, g, width, col, out):
         return
     _vertical_int(p, y, g, width, col)
     if kind == 2:
-        bias = 1 if (y & 1) == 0 else 2
+        bias = np.int32(1 if (y & 1) == 0 else 2)
         for x in range(width):
             out[x] = (col[x] + bias) >> 2
         return
-    last = cw - 1
+    last = cw - 1  # cw > 2 for the horizontal kinds
     if kind == 1:
         out[0] = col[0]
+        out[1] = (3 * col[0] + col[1] + 2) >> 2
+        out[2 * last] = (3 * col[last] + col[last - 1] + 1) >> 2
         out[2 * last + 1] = col[last]
-        for cx in range(1, cw):
-            out[2 * cx] = (3 * col[cx] + col[cx - 1] + 1) >> 2
-        for cx in range(last):
-            out[2 * cx + 1] = (3 * col[cx] + col[cx + 1] + 2) >> 2
+        for cx in range(1, last):
+            c3 = np.int32(3) * col[cx]
+            out[2 * cx] = np.int32(c3 + col[cx - 1] + np.int32(1)) >> 2
+            out[2 * cx + 1] = np.int32(c3 + col[cx + 1] + np.int32(2)) >> 2
     else:
         out[0] = (4 * col[0] + 8) >> 4
+        out[1] = (3 * col[0] + col[1] + 7) >> 4
+        out[2 * last] = (3 * col[last] + col[last - 1] + 8) >> 4
         out[2 * last + 1] = (4 * col[last] + 7) >> 4
-        for cx in range(1, cw):
-            out[2 * cx] = (3 * col[cx] + col[cx - 1] + 8) >> 4
-        for cx in range(last):
-            out[2 * cx + 1] = (3 * col[cx] + col[cx + 1] + 7) >> 4
+        for cx in range(1, last):
+            c3 = np.int32(3) * col[cx]
+            out[2 * cx] = np.int32(c3 + col[cx - 1] + np.int32(8)) >> 4
+            out[2 * cx + 1] = np.int32(c3 + col[cx + 1] + np.int32(7)) >> 4
 
 
 @nb.njit(cache=True, nogil=True)
@@ -147,20 +152,46 @@ def _row_float(p, y, g, width, col, out):
     s3 = s * np.float32(3.0)
     last = cw - 1
     out[0] = col[0] * (s3 + s)
+    out[1] = col[0] * s3 + col[1] * s
+    out[2 * last] = col[last] * s3 + col[last - 1] * s
     out[2 * last + 1] = col[last] * (s3 + s)
-    for cx in range(1, cw):
-        out[2 * cx] = col[cx] * s3 + col[cx - 1] * s
-    for cx in range(last):
-        out[2 * cx + 1] = col[cx] * s3 + col[cx + 1] * s
+    for cx in range(1, last):
+        c3 = col[cx] * s3
+        out[2 * cx] = c3 + col[cx - 1] * s
+        out[2 * cx + 1] = c3 + col[cx + 1] * s
+
+
+@nb.njit(inline="always")
+def _pack_row(t0, t1, t2, width, o, o32, wbase):
+    """Interleave the planar uint8 rows into output row ``o`` (uint8 (width, 3)). When ``wbase`` >= 0 the
+    row starts at uint32 word ``wbase`` of ``o32`` (the same memory) and 4 pixels go out as 3 words (12
+    stores instead of 4 per pixel group: the byte-wise interleave was the slowest step); else byte-wise."""
+    if wbase >= 0:
+        for k in range(width >> 2):
+            x = 4 * k
+            w = wbase + 3 * k
+            o32[w] = (np.uint32(t0[x]) | (np.uint32(t1[x]) << 8) | (np.uint32(t2[x]) << 16)
+                      | (np.uint32(t0[x + 1]) << 24))  # fmt: skip
+            o32[w + 1] = (np.uint32(t1[x + 1]) | (np.uint32(t2[x + 1]) << 8) | (np.uint32(t0[x + 2]) << 16)
+                          | (np.uint32(t1[x + 2]) << 24))  # fmt: skip
+            o32[w + 2] = (np.uint32(t2[x + 2]) | (np.uint32(t0[x + 3]) << 8) | (np.uint32(t1[x + 3]) << 16)
+                          | (np.uint32(t2[x + 3]) << 24))  # fmt: skip
+        return
+    for x in range(width):
+        o[x, 0] = t0[x]
+        o[x, 1] = t1[x]
+        o[x, 2] = t2[x]
 
 
 @nb.njit(cache=True, nogil=True)
-def _to_rgb_exact(p0, p1, p2, geom, width, height, mode, out):
+def _to_rgb_exact(p0, p1, p2, geom, width, height, mode, out, out32):
     """mode: 0 YCbCr, 1 RGB components, 2 gray (p0 only). ``geom`` int64 (3, 5) = cw, ch, rh, rv, kind;
-    planes float32; ``out`` uint8 (height, width, 3).
+    planes float32; ``out`` uint8 (height, width, 3); ``out32``: the same buffer as uint32 words when
+    ``width % 4 == 0`` (rows then start on word boundaries), else an empty array.
 
     Each row is converted into planar scratch rows first and interleaved afterwards: that keeps the
-    arithmetic loop vectorisable (3x faster than writing interleaved pixels directly).
+    arithmetic loops vectorisable. The colour arithmetic is libjpeg's 16-bit fixed point, in int32 (the
+    products stay below 2**24 for 8-bit samples).
     """
     n = 2 * width + 4
     rows = np.empty((3, n), dtype=np.int32)
@@ -168,6 +199,14 @@ def _to_rgb_exact(p0, p1, p2, geom, width, height, mode, out):
     col = np.empty(n, dtype=np.int32)
     r0, r1, r2 = rows[0], rows[1], rows[2]
     t0, t1, t2 = rgb[0], rgb[1], rgb[2]
+    words = out32.shape[0] > 0
+    wpr = (3 * width) >> 2
+    kr = np.int32(_CR_R)
+    kbg = np.int32(-_CB_G)
+    krg = np.int32(_CR_G)
+    kb = np.int32(_CB_B)
+    half = np.int32(_HALF)
+    c128 = np.int32(128)
     for y in range(height):
         _row_int(p0, y, geom[0], width, col, r0)
         if mode != 2:
@@ -176,11 +215,11 @@ def _to_rgb_exact(p0, p1, p2, geom, width, height, mode, out):
         if mode == 0:
             for x in range(width):
                 yy = r0[x]
-                cb = r1[x] - 128
-                cr = r2[x] - 128
-                t0[x] = max(0, min(255, yy + ((_CR_R * cr + _HALF) >> _SCALE)))
-                t1[x] = max(0, min(255, yy + ((-_CB_G * cb - _CR_G * cr + _HALF) >> _SCALE)))
-                t2[x] = max(0, min(255, yy + ((_CB_B * cb + _HALF) >> _SCALE)))
+                cb = np.int32(r1[x] - c128)
+                cr = np.int32(r2[x] - c128)
+                t0[x] = max(0, min(255, yy + (np.int32(kr * cr + half) >> 16)))
+                t1[x] = max(0, min(255, yy + (np.int32(kbg * cb - krg * cr + half) >> 16)))
+                t2[x] = max(0, min(255, yy + (np.int32(kb * cb + half) >> 16)))
         else:
             for x in range(width):
                 t0[x] = r0[x]
@@ -189,11 +228,7 @@ def _to_rgb_exact(p0, p1, p2, geom, width, height, mode, out):
             for x in range(width):
                 t1[x] = src1[x]
                 t2[x] = src2[x]
-        o = out[y]
-        for x in range(width):
-            o[x, 0] = t0[x]
-            o[x, 1] = t1[x]
-            o[x, 2] = t2[x]
+        _pack_row(t0, t1, t2, width, out[y], out32, y * wpr if words else -1)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -289,7 +324,8 @@ def planes_to_rgb(
         ps.append(ps[0])
     if clip:
         out = np.empty((height, width, 3), dtype=np.uint8)
-        _to_rgb_exact(ps[0], ps[1], ps[2], geom, width, height, mode, out)
+        words = out.reshape(-1).view(np.uint32) if width % 4 == 0 else np.empty(0, dtype=np.uint32)
+        _to_rgb_exact(ps[0], ps[1], ps[2], geom, width, height, mode, out, words)
     else:
         out = np.empty((height, width, 3), dtype=np.float32)
         _to_rgb_float(ps[0], ps[1], ps[2], geom, width, height, mode, out)

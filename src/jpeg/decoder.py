@@ -43,7 +43,21 @@ DEFAULT_OPTIONS: dict[str, Any] = {
 
 
 class Event(NamedTuple):
-    """Something the decoder noticed. ``mcu``: raster MCU index; ``bitpos``: bit in the unstuffed scan."""
+    """Something the decoder noticed. ``mcu``: raster MCU index; ``bitpos``: bit in the unstuffed scan
+    (-1: none). Kinds (``kind``), sorted by ``mcu``:
+
+    - ``extraneous_bytes`` (mcu 0, bitpos -1): stray bytes between header segments skipped (libjpeg's
+      "N extraneous bytes before marker"); the detail gives the count, the marker and the file offset;
+    - ``restart`` / ``restart_resync`` / ``lost_interval``: RSTn handling of DRI files (at the interval's
+      first MCU);
+    - ``retry`` / ``aligned_resync`` / ``retry_cap`` / ``retry_budget``: resynchronisation, at the MCU that
+      was decoded after the skipped bits;
+    - ``eof_fill`` / ``error_fill``: at the first filled MCU; that MCU and the rest of its restart interval
+      (or of the image) got no data (``MCU_LOST``);
+    - ``spurious_marker``: a non-RST marker removed from the scan, at the MCU being decoded there;
+    - ``no_eoi`` (last MCU): the file has no FFD9 after the scan (truncated);
+    - ``events_dropped``: more events than ``max_events`` (the rest are counted, not kept).
+    """
 
     kind: str
     mcu: int
@@ -78,6 +92,7 @@ class Decoded:
     scan_bits: int = 0  # length of the unstuffed scan in bits
     restart_interval: int = 0
     options: dict[str, Any] = field(default_factory=dict, repr=False)
+    orientation: int | None = None  # EXIF Orientation (1..8; None: absent): planes are in stored orientation
 
     def to_rgb(self, clip: bool = True, upsample: str = "fancy") -> np.ndarray:
         """uint8 (H, W, 3) RGB (libjpeg's arithmetic) if ``clip``, else float32 (H, W, 3) unclipped 0..255."""
@@ -167,7 +182,7 @@ def _decode_with_header(data: bytes, hdr: JPEGHeader, strategy: str, opts: dict[
         cmp[sc.index, 4] = sc.td
         cmp[sc.index, 5] = 4 + sc.ta
     t = pack_tables(hdr.huffman)
-    tabs = (t.lut, t.maxcode, t.valptr, t.huffval, t.maxlen)
+    tabs = (t.lut, t.maxcode, t.valptr, t.huffval, t.maxlen, t.fast)
     qt = np.stack([q.astype(np.int64) for q in hdr.qtables])
 
     code = STRATEGIES[strategy]
@@ -237,6 +252,12 @@ def _decode_with_header(data: bytes, hdr: JPEGHeader, strategy: str, opts: dict[
     if mk_pos.size:
         decoded_at = np.flatnonzero(bitpos >= 0)
         sp = np.flatnonzero(spurious)
+        keep = max(0, int(opts["max_events"]) - len(ev))  # a flood of markers cannot flood the list
+        if sp.size > keep:
+            ev.append(
+                Event("events_dropped", nmcu - 1, -1, f"{sp.size - keep} spurious_marker events not kept")
+            )
+            sp = sp[:keep]
         where = np.searchsorted(bitpos[decoded_at], mk_pos[sp] * 8, side="right") - 1
         for idx, w in zip(sp.tolist(), where.tolist(), strict=True):
             m = int(decoded_at[w]) if w >= 0 else 0
@@ -247,6 +268,12 @@ def _decode_with_header(data: bytes, hdr: JPEGHeader, strategy: str, opts: dict[
         ev.sort(key=lambda e: e.mcu)
     if not hdr.has_eoi:
         ev.append(Event("no_eoi", nmcu - 1, nbytes * 8, "no FFD9 after the scan: the file is truncated"))
+    ev[:0] = [
+        Event(
+            "extraneous_bytes", 0, -1, f"{count} bytes before marker 0xff{code:02x} at file byte {at} skipped"
+        )
+        for at, count, code in hdr.extraneous
+    ]
 
     return Decoded(
         width=hdr.width, height=hdr.height, components=comps, mcu_cols=mcu_cols, mcu_rows=mcu_rows,
@@ -254,7 +281,7 @@ def _decode_with_header(data: bytes, hdr: JPEGHeader, strategy: str, opts: dict[
         mcu_status=status.reshape(mcu_rows, mcu_cols), mcu_bitpos=bitpos.reshape(mcu_rows, mcu_cols),
         mcu_skipped_bits=skipped.reshape(mcu_rows, mcu_cols), events=ev, thumbnail=hdr.thumbnail,
         strategy=strategy, coefficients=coefs, color=hdr.color, scan_bits=nbytes * 8,
-        restart_interval=hdr.restart_interval, options=opts,
+        restart_interval=hdr.restart_interval, options=opts, orientation=hdr.orientation,
     )  # fmt: skip
 
 

@@ -97,24 +97,45 @@ EVENT_NAMES = (
 _LOOK = LOOKAHEAD
 
 
+@nb.njit(cache=True, nogil=True)
+def scan_words(buf):
+    """int64 (len(buf),): word ``i`` holds bytes ``i .. i+7`` of ``buf`` big-endian (zeros past the end), so
+    the bit reader peeks with a single load."""
+    n = buf.shape[0]
+    w = np.empty(n, dtype=np.int64)
+    acc = np.int64(0)
+    for i in range(min(7, n)):
+        acc = (acc << 8) | np.int64(buf[i])
+    for i in range(n):
+        b = np.int64(buf[i + 7]) if i + 7 < n else np.int64(0)
+        acc = (acc << 8) | b
+        w[i] = acc
+    return w
+
+
 @nb.njit(inline="always")
-def _peek32(buf, pos, endbits):
-    """32 bits starting at bit ``pos`` (MSB first) as an int64; bits at or past ``endbits`` read as 0."""
-    i = pos >> 3
-    w = (
-        (np.int64(buf[i]) << 32)
-        | (np.int64(buf[i + 1]) << 24)
-        | (np.int64(buf[i + 2]) << 16)
-        | (np.int64(buf[i + 3]) << 8)
-        | np.int64(buf[i + 4])
-    )
-    bits = (w >> (8 - (pos & 7))) & 0xFFFFFFFF
+def _peek32(words, pos, endbits):
+    """32 bits starting at bit ``pos`` (MSB first) as an int64; bits at or past ``endbits`` read as 0.
+    ``words``: ``scan_words`` of the unstuffed scan."""
+    bits = ((words[pos >> 3] << (pos & 7)) >> 32) & 0xFFFFFFFF
     if pos + 32 > endbits:
         valid = endbits - pos
         if valid <= 0:
             return np.int64(0)
         bits &= ~((np.int64(1) << (32 - valid)) - 1)
     return bits
+
+
+@nb.njit(inline="always")
+def _load_word(words, base, endbits):
+    """The 64 bits from byte-aligned bit ``base`` with the bits at or past ``endbits`` zeroed."""
+    w = words[base >> 3]
+    if base + 64 > endbits:
+        valid = endbits - base
+        if valid <= 0:
+            return np.int64(0)
+        w &= ~((np.int64(1) << (64 - valid)) - 1)
+    return w
 
 
 @nb.njit(cache=True, nogil=True)
@@ -167,18 +188,26 @@ def _decode_mcu(m, pos, nbits, buf, mcu_cols, blk, cmp, tabs, qt, zz, out, pred,
     2.5 times slower.)
     """
     coef, nzk, dc = out
-    lut, maxcode, valptr, huffval, maxlen = tabs
+    lut, maxcode, valptr, huffval, maxlen, fast = tabs
     row = m // mcu_cols
     col = m - row * mcu_cols
     st = OK
     reason = ERR_NONE
+    base = pos - (pos & 7)
+    word = _load_word(buf, base, nbits)
     for b in range(blk.shape[0]):
         c = blk[b, 0]
         bi = cmp[c, 2] + (row * cmp[c, 1] + blk[b, 1]) * cmp[c, 3] + col * cmp[c, 0] + blk[b, 2]
         dslot = cmp[c, 4]
         aslot = cmp[c, 5]
-        # DC
-        bits = _peek32(buf, pos, nbits)
+        # DC (the 32-bit window at pos comes from a 64-bit word held across symbols: reloaded only
+        # when pos has moved more than 32 bits past the word's start)
+        d = pos - base
+        if d > 32 or d < 0:
+            base = pos - (pos & 7)
+            word = _load_word(buf, base, nbits)
+            d = pos - base
+        bits = ((word << d) >> 32) & 0xFFFFFFFF
         e = lut[dslot, bits >> (32 - _LOOK)]
         s = np.int64(e & 0xFF)
         n = np.int64(e >> 8)
@@ -221,7 +250,40 @@ def _decode_mcu(m, pos, nbits, buf, mcu_cols, blk, cmp, tabs, qt, zz, out, pred,
         last = 0
         wide = 0
         while k < 64:
-            bits = _peek32(buf, pos, nbits)
+            d = pos - base
+            if d > 32:
+                base = pos - (pos & 7)
+                word = _load_word(buf, base, nbits)
+                d = pos - base
+            bits = ((word << d) >> 32) & 0xFFFFFFFF
+            fe = np.int64(fast[aslot, bits >> (32 - _LOOK)])
+            if fe != 0:  # code and value within the lookahead: same rules as below, no EXTEND
+                n = fe & 15
+                s = (fe >> 4) & 15
+                if pos + n > nbits + 1:
+                    st = END
+                    reason = ERR_AC_CODE
+                    break
+                k += (fe >> 8) & 15
+                if k > 63:
+                    if lenient:
+                        pos += n + s
+                    else:
+                        st = END if pos + n > nbits else ERROR
+                        reason = ERR_AC_OVERFLOW
+                    break
+                v = fe >> 16
+                pos += n + s
+                z = zz[k]
+                if (checks & CHECK_RANGE) and not lenient and abs(v * qt[c, z]) > 1024 + (qt[c, z] >> 1):
+                    st = END if pos > nbits else ERROR
+                    reason = ERR_RANGE
+                    break
+                coef[bi, z] = v
+                last = k
+                wide |= z & 36
+                k += 1
+                continue
             e = lut[aslot, bits >> (32 - _LOOK)]
             sym = np.int64(e & 0xFF)
             n = np.int64(e >> 8)
@@ -437,6 +499,7 @@ def decode_scan(
     plus 128 when a coefficient lies outside the top-left 4x4, dc int32 (nblocks,)); ``status`` uint8,
     ``bitpos`` int64, ``skipped`` int32 per MCU in raster order.
     """
+    buf = scan_words(buf)  # the MCU decoder reads 64-bit big-endian words (see _peek32)
     nmcu = mcu_cols * mcu_rows
     ri = restart_interval if restart_interval > 0 else nmcu
     nint = (nmcu + ri - 1) // ri

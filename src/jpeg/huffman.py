@@ -8,7 +8,11 @@ Layout of the packed arrays (one row per table slot ``slot = 4 * class + id``, c
 - ``maxcode`` int64 (8, 18): for length l in 1..16 the largest code of that length, -1 when none;
 - ``valptr``  int64 (8, 17): ``huffval[valptr[l] + code]`` is the symbol of a code of length l;
 - ``huffval`` int32 (8, 256): symbols in code order;
-- ``maxlen``  int64 (8,): longest code length of the table (the paper's decoder gives up after that).
+- ``maxlen``  int64 (8,): longest code length of the table (the paper's decoder gives up after that);
+- ``fast``    int32 (8, 2**LOOKAHEAD), AC slots only: when the next LOOKAHEAD bits hold a whole AC code of
+  length n with run r and magnitude size s >= 1 AND its s value bits (n + s <= LOOKAHEAD),
+  ``(value << 16) | (r << 8) | (s << 4) | n`` with the sign-extended coefficient value; else 0
+  (libjpeg-turbo's and stb_image's "fast AC" idea: one lookup instead of lookup + EXTEND).
 """
 
 from __future__ import annotations
@@ -64,7 +68,7 @@ def validate_spec(spec: HuffmanSpec) -> None:
 @functools.lru_cache(maxsize=256)
 def _build_one(
     counts: bytes, symbols: bytes
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, np.ndarray]:  # fmt: skip
     """Lookup arrays of one canonical table (see the module docstring); inputs already validated."""
     cnt = np.frombuffer(counts, dtype=np.uint8).astype(np.int64)
     sym = np.frombuffer(symbols, dtype=np.uint8).astype(np.int32)
@@ -91,7 +95,17 @@ def _build_one(
             lut[c << shift : (c + 1) << shift] = (length << 8) | s
     huffval = np.zeros(256, dtype=np.int32)
     huffval[: sym.size] = sym
-    return lut, maxcode, valptr, huffval, int(lengths.max())
+    fast = np.zeros(1 << LOOKAHEAD, dtype=np.int32)
+    for c, length, s in zip(codes.tolist(), lengths.tolist(), sym.tolist(), strict=True):
+        size, run = s & 15, s >> 4
+        if size == 0 or length + size > LOOKAHEAD:
+            continue
+        free = LOOKAHEAD - length - size  # bits after the value: any pattern
+        for vbits in range(1 << size):
+            v = vbits if vbits >= 1 << (size - 1) else vbits - (1 << size) + 1  # T.81 EXTEND
+            lo = ((c << size) | vbits) << free
+            fast[lo : lo + (1 << free)] = (v << 16) | (run << 8) | (size << 4) | length
+    return lut, maxcode, valptr, huffval, int(lengths.max()), fast
 
 
 @dataclass(frozen=True)
@@ -103,6 +117,7 @@ class PackedTables:
     valptr: np.ndarray
     huffval: np.ndarray
     maxlen: np.ndarray
+    fast: np.ndarray
 
 
 def pack_tables(specs: dict[tuple[int, int], HuffmanSpec]) -> PackedTables:
@@ -112,9 +127,12 @@ def pack_tables(specs: dict[tuple[int, int], HuffmanSpec]) -> PackedTables:
     valptr = np.zeros((8, 17), dtype=np.int64)
     huffval = np.zeros((8, 256), dtype=np.int32)
     maxlen = np.zeros(8, dtype=np.int64)
+    fast = np.zeros((8, 1 << LOOKAHEAD), dtype=np.int32)
     for (tc, th), spec in specs.items():
         slot = 4 * tc + th
-        lut[slot], maxcode[slot], valptr[slot], huffval[slot], maxlen[slot] = _build_one(
+        lut[slot], maxcode[slot], valptr[slot], huffval[slot], maxlen[slot], f = _build_one(
             spec.counts, spec.symbols
         )
-    return PackedTables(lut, maxcode, valptr, huffval, maxlen)
+        if tc == 1:
+            fast[slot] = f
+    return PackedTables(lut, maxcode, valptr, huffval, maxlen, fast)

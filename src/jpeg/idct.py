@@ -4,7 +4,10 @@ Two methods:
 - ``islow`` (default): the accurate integer Loeffler-Ligtenberg-Moschytz IDCT with libjpeg's constants and
   rounding (13-bit fixed point, 2 extra bits between passes), so clean files give the same samples as
   libjpeg before its range limiting. Written from the algorithm (T.81 A.3.3 / LLM 1989), not from libjpeg's
-  code. Arithmetic in int64 so corrupted (huge) coefficients cannot overflow.
+  code. A block whose dequantised coefficients have an L1 norm <= ``L1_INT32`` (every block of a photo)
+  runs in int32, with the 8 columns (pass 1) and the 8 rows (pass 2) as the lanes of one vector loop;
+  other blocks (corruption: huge coefficients) run the scalar int64 transform, so nothing can overflow.
+  Both give the same integers wherever int32 does not overflow.
 - ``float``: the exact separable float IDCT (float64 inside), as the paper's ``cv2.idct`` computes it.
 
 Blocks whose AC coefficients are all zero (``nzk == 0``, most blocks of a photo at <= 1 bpp) take a DC-only
@@ -105,9 +108,165 @@ def _llm_1d_4(x0, x1, x2, x3):
     return (t10 + o3, t11 + o2, t12 + o1, t13 + o0, t13 - o0, t12 - o1, t11 - o2, t10 - o3)
 
 
+L1_INT32 = 14000
+"""Largest L1 norm of a block's dequantised coefficients for the int32 path: the largest intermediate of
+the two passes is at most 152197 * L1 + 2**17 + 61214 < 2**31 (bounds from the exact linear forms)."""
+
+
+@nb.njit(inline="always")
+def _llm_1d_i32(x0, x1, x2, x3, x4, x5, x6, x7):
+    """``_llm_1d`` in int32 (every step truncated to int32 so the loop vectoriser keeps 32-bit lanes)."""
+    i = np.int32
+    z1 = i((x2 + x6) * i(F_0_541196100))
+    t2 = i(z1 - x6 * i(F_1_847759065))
+    t3 = i(z1 + x2 * i(F_0_765366865))
+    t0 = i((x0 + x4) << 13)
+    t1 = i((x0 - x4) << 13)
+    t10 = i(t0 + t3)
+    t13 = i(t0 - t3)
+    t11 = i(t1 + t2)
+    t12 = i(t1 - t2)
+    z1 = i(x7 + x1)
+    z2 = i(x5 + x3)
+    z3 = i(x7 + x3)
+    z4 = i(x5 + x1)
+    z5 = i((z3 + z4) * i(F_1_175875602))
+    o0 = i(x7 * i(F_0_298631336))
+    o1 = i(x5 * i(F_2_053119869))
+    o2 = i(x3 * i(F_3_072711026))
+    o3 = i(x1 * i(F_1_501321110))
+    z1 = i(z1 * -i(F_0_899976223))
+    z2 = i(z2 * -i(F_2_562915447))
+    z3 = i(z5 - z3 * i(F_1_961570560))
+    z4 = i(z5 - z4 * i(F_0_390180644))
+    o0 = i(o0 + z1 + z3)
+    o1 = i(o1 + z2 + z4)
+    o2 = i(o2 + z2 + z3)
+    o3 = i(o3 + z1 + z4)
+    return (i(t10 + o3), i(t11 + o2), i(t12 + o1), i(t13 + o0), i(t13 - o0), i(t12 - o1), i(t11 - o2),
+            i(t10 - o3))  # fmt: skip
+
+
+@nb.njit(inline="always")
+def _llm_1d_4_i32(x0, x1, x2, x3):
+    """``_llm_1d_4`` in int32."""
+    i = np.int32
+    z1 = i(x2 * i(F_0_541196100))
+    t3 = i(z1 + x2 * i(F_0_765366865))
+    t0 = i(x0 << 13)
+    t10 = i(t0 + t3)
+    t13 = i(t0 - t3)
+    t11 = i(t0 + z1)
+    t12 = i(t0 - z1)
+    z5 = i((x3 + x1) * i(F_1_175875602))
+    z1 = i(x1 * -i(F_0_899976223))
+    z2 = i(x3 * -i(F_2_562915447))
+    z3 = i(z5 - x3 * i(F_1_961570560))
+    z4 = i(z5 - x1 * i(F_0_390180644))
+    o0 = i(z1 + z3)
+    o1 = i(z2 + z4)
+    o2 = i(x3 * i(F_3_072711026) + z2 + z3)
+    o3 = i(x1 * i(F_1_501321110) + z1 + z4)
+    return (i(t10 + o3), i(t11 + o2), i(t12 + o1), i(t13 + o0), i(t13 - o0), i(t12 - o1), i(t11 - o2),
+            i(t10 - o3))  # fmt: skip
+
+
+@nb.njit(inline="always")
+def _store1(ws, c, a0, a1, a2, a3, a4, a5, a6, a7):
+    """Pass-1 outputs of column ``c``, descaled by CONST_BITS - PASS1_BITS, into ``ws`` (row-major)."""
+    i = np.int32
+    ws[c] = i(a0 + i(1024)) >> 11
+    ws[8 + c] = i(a1 + i(1024)) >> 11
+    ws[16 + c] = i(a2 + i(1024)) >> 11
+    ws[24 + c] = i(a3 + i(1024)) >> 11
+    ws[32 + c] = i(a4 + i(1024)) >> 11
+    ws[40 + c] = i(a5 + i(1024)) >> 11
+    ws[48 + c] = i(a6 + i(1024)) >> 11
+    ws[56 + c] = i(a7 + i(1024)) >> 11
+
+
+@nb.njit(inline="always")
+def _store2(o, r, a0, a1, a2, a3, a4, a5, a6, a7):
+    """Pass-2 outputs of row ``r``, descaled by CONST_BITS + PASS1_BITS + 3 and level-shifted, into ``o``."""
+    i = np.int32
+    w = r * 8
+    o[w] = np.float32((i(a0 + i(131072)) >> 18) + 128)
+    o[w + 1] = np.float32((i(a1 + i(131072)) >> 18) + 128)
+    o[w + 2] = np.float32((i(a2 + i(131072)) >> 18) + 128)
+    o[w + 3] = np.float32((i(a3 + i(131072)) >> 18) + 128)
+    o[w + 4] = np.float32((i(a4 + i(131072)) >> 18) + 128)
+    o[w + 5] = np.float32((i(a5 + i(131072)) >> 18) + 128)
+    o[w + 6] = np.float32((i(a6 + i(131072)) >> 18) + 128)
+    o[w + 7] = np.float32((i(a7 + i(131072)) >> 18) + 128)
+
+
 @nb.njit(cache=True, nogil=True)
 def idct_islow_plane(coef, nzk, dc, off, brows, bcols, q, out):
     """Blocks ``off .. off + brows*bcols`` (raster order) -> ``out`` float32 (brows*8, bcols*8).
+
+    ``coef`` int16 (nblocks, 64) natural order (its DC entry is ignored: ``dc`` int32 holds the exact
+    DPCM-reconstructed value), ``q`` int64 (64,) natural order, ``nzk`` uint8 (nblocks,): last nonzero
+    zigzag index, bit 7 set when a coefficient lies outside the top-left 4x4 (else half transforms).
+    Blocks above ``L1_INT32`` go to ``_idct_islow_wide`` (int64).
+    """
+    n8 = q.shape[0] >> 3  # 8, but unknown to the compiler: the lane loops stay loops (vectorised)
+    qq = np.empty(64, dtype=np.int32)
+    for k in range(64):
+        qq[k] = q[k]
+    x = np.empty(64, dtype=np.int32)
+    ws = np.empty(64, dtype=np.int32)
+    o = np.empty(64, dtype=np.float32)
+    for by in range(brows):
+        for bx in range(bcols):
+            bi = off + by * bcols + bx
+            y0 = by * 8
+            x0 = bx * 8
+            dq = max(-_DC_LIMIT, min(_DC_LIMIT, np.int64(dc[bi]))) * q[0]
+            if nzk[bi] == 0:
+                v = np.float32(((dq + 4) >> 3) + 128)
+                for r in range(8):
+                    for c in range(8):
+                        out[y0 + r, x0 + c] = v
+                continue
+            l1 = np.int64(0)
+            for k in range(64):
+                t = np.int32(np.int32(coef[bi, k]) * qq[k])  # |int16 * uint16| < 2**31
+                x[k] = t
+                l1 += abs(t)
+            l1 += abs(dq) - abs(np.int64(x[0]))
+            if l1 > L1_INT32:
+                _idct_islow_wide(coef, nzk, dc, bi, 1, 1, q, out[y0 : y0 + 8, x0 : x0 + 8])
+                continue
+            x[0] = dq
+            if nzk[bi] < 128:  # rows and columns 4..7 zero
+                for c in range(n8):
+                    a0, a1, a2, a3, a4, a5, a6, a7 = _llm_1d_4_i32(x[c], x[8 + c], x[16 + c], x[24 + c])
+                    _store1(ws, c, a0, a1, a2, a3, a4, a5, a6, a7)
+                for r in range(n8):
+                    w = r * 8
+                    a0, a1, a2, a3, a4, a5, a6, a7 = _llm_1d_4_i32(ws[w], ws[w + 1], ws[w + 2], ws[w + 3])
+                    _store2(o, r, a0, a1, a2, a3, a4, a5, a6, a7)
+            else:
+                for c in range(n8):
+                    a0, a1, a2, a3, a4, a5, a6, a7 = _llm_1d_i32(
+                        x[c], x[8 + c], x[16 + c], x[24 + c], x[32 + c], x[40 + c], x[48 + c], x[56 + c]
+                    )
+                    _store1(ws, c, a0, a1, a2, a3, a4, a5, a6, a7)
+                for r in range(n8):
+                    w = r * 8
+                    a0, a1, a2, a3, a4, a5, a6, a7 = _llm_1d_i32(
+                        ws[w], ws[w + 1], ws[w + 2], ws[w + 3], ws[w + 4], ws[w + 5], ws[w + 6], ws[w + 7]
+                    )
+                    _store2(o, r, a0, a1, a2, a3, a4, a5, a6, a7)
+            for r in range(8):
+                for c in range(8):
+                    out[y0 + r, x0 + c] = o[r * 8 + c]
+
+
+@nb.njit(cache=True, nogil=True)
+def _idct_islow_wide(coef, nzk, dc, off, brows, bcols, q, out):
+    """``idct_islow_plane`` in scalar int64 arithmetic (any coefficients; the reference the int32 path
+    equals). Blocks ``off .. off + brows*bcols`` (raster order) -> ``out`` float32 (brows*8, bcols*8).
 
     ``coef`` int16 (nblocks, 64) natural order (its DC entry is ignored: ``dc`` int32 holds the exact
     DPCM-reconstructed value), ``q`` int64 (64,) natural order, ``nzk`` uint8 (nblocks,): last nonzero

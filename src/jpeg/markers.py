@@ -6,6 +6,12 @@ factors 1..4 with integer ratios to the largest; DQT (8/16-bit, several per segm
 segment); DRI; one interleaved SOS with the tables its Td/Ta fields name; APPn (EXIF / JFXX thumbnails,
 Adobe transform flag); COM. The scan data ends at the LAST ``FFD9`` of the file (inner ones are garbage
 from corruption), or at the end of the data when there is none.
+
+Lenient like libjpeg's ``next_marker``: bytes between two marker segments that do not start a marker
+(anything but ``FF`` followed by a marker code; ``FF 00`` pairs included) are skipped and reported in
+``JPEGHeader.extraneous`` as (file offset of the first skipped byte, bytes skipped, marker code found
+after them); ``decode`` turns each into an ``extraneous_bytes`` event. Real camera files carry 1 to 16
+such bytes (issue 11).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import numpy as np
 
 from src.jpeg.errors import CorruptHeader, ImageTooLarge, UnsupportedJPEG
 from src.jpeg.huffman import HuffmanSpec, validate_spec
-from src.jpeg.thumbnail import thumbnail_from_exif, thumbnail_from_jfxx
+from src.jpeg.thumbnail import read_exif, thumbnail_from_jfxx
 
 DEFAULT_MAX_PIXELS = 100_000_000
 """Default pixel-count limit (width * height) against decompression bombs (about 1.2 GB of planes)."""
@@ -85,6 +91,8 @@ class JPEGHeader:
     thumbnail: bytes | None = None
     sof_marker: int = 0xC0
     comments: list[bytes] = field(default_factory=list)
+    extraneous: list[tuple[int, int, int]] = field(default_factory=list)  # (file offset, bytes, next marker)
+    orientation: int | None = None  # EXIF IFD0 Orientation (1..8), None when absent
 
 
 def _err(msg: str) -> CorruptHeader:
@@ -187,16 +195,25 @@ def parse_header(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> JP
     frame = None
     sof_marker = 0
     restart = 0
-    thumbnail = jfxx = None
+    thumbnail = jfxx = orientation = None
     adobe_transform = None
     jfif = False
     comments: list[bytes] = []
+    extraneous: list[tuple[int, int, int]] = []
     i = 2
     while True:
         if i + 2 > n:
             raise _err(f"data ends at byte {n} before a start-of-scan (SOS) marker")
-        if data[i] != 0xFF:
-            raise _err(f"expected a marker at byte {i}, found byte 0x{data[i]:02x}")
+        if data[i] != 0xFF or data[i + 1] == 0x00:
+            j = _next_marker(data, i)  # libjpeg: skip them with a warning (JWRN_EXTRANEOUS_DATA)
+            if j < 0:
+                raise _err(
+                    f"expected a marker at byte {i}, found byte 0x{data[i]:02x}, and no marker follows "
+                    "before the end of data"
+                )
+            extraneous.append((i, j - i, data[j + 1]))
+            i = j
+            continue
         marker = data[i + 1]
         if marker == 0xFF:  # fill byte before a marker
             i += 1
@@ -238,20 +255,44 @@ def parse_header(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> JP
                 jfif = True
             if jfxx is None:
                 jfxx = thumbnail_from_jfxx(payload)
-        elif marker == 0xE1:
+        elif marker == 0xE1 and payload.startswith(b"Exif\x00\x00"):
+            exif = read_exif(payload)
             if thumbnail is None:
-                thumbnail = thumbnail_from_exif(payload)
+                thumbnail = exif.thumbnail
+            if orientation is None:
+                orientation = exif.orientation
         elif marker == 0xEE:
             if payload.startswith(b"Adobe") and len(payload) >= 12:
                 adobe_transform = payload[11]
         elif marker == 0xFE:
             comments.append(payload)
         elif marker == 0xDA:
-            return _finish(
+            hdr = _finish(
                 data, i, payload, frame, sof_marker, qtables, htables, restart,
                 thumbnail if thumbnail is not None else jfxx, adobe_transform, jfif, comments,
             )  # fmt: skip
+            hdr.extraneous = extraneous
+            hdr.orientation = orientation
+            return hdr
         i += 2 + length
+
+
+def _next_marker(data: bytes, i: int) -> int:
+    """Offset of the next ``FF`` that starts a marker at or after ``i`` (fill ``FF`` bytes before the code
+    belong to the marker; ``FF 00`` is skipped like any other byte), or -1 when none does."""
+    n = len(data)
+    while True:
+        i = data.find(b"\xff", i)
+        if i < 0:
+            return -1
+        j = i
+        while j + 1 < n and data[j + 1] == 0xFF:
+            j += 1
+        if j + 1 >= n:
+            return -1
+        if data[j + 1] != 0x00:
+            return j
+        i = j + 2
 
 
 def _finish(data, i, payload, frame, sof_marker, qtables, htables, restart, thumbnail, adobe, jfif, comments):

@@ -89,28 +89,32 @@ def restore_bytes(
     fallback_method: str = "dc",
     gca_input_thumbnail: bool = False,
     gca_max_filled: float | None = None,
+    thumbnail_choice: str = "auto",
 ) -> RestoreResult:
     """Restore one corrupted JPEG with ``decoder_options`` / ``sca_options`` (pass them through
-    :func:`model_options` when a model is used). ``thumbnail``: uint8 (h, w, 3) used when the file's header
-    holds none. Without any thumbnail a method that needs one runs as ``fallback_method`` (with a warning),
-    and a model that takes one is skipped unless ``gca_input_thumbnail`` (then it is guided by a thumbnail
-    made from the SCA image); with ``gca_max_filled`` the model is also skipped when SCA filled more than that
+    :func:`model_options` when a model is used). ``thumbnail``: uint8 (h, w, 3) given by the user, in the
+    image's stored orientation (one in display orientation is detected); ``thumbnail_choice`` (``auto``: the
+    given one over the header's; ``header``, ``given``, ``none``) picks which SCA may use, each checked
+    against the image and used aligned or refused (the report says which and why). Without any usable
+    thumbnail a method that needs one runs as ``fallback_method`` (with a warning), and a model that takes
+    one is skipped unless ``gca_input_thumbnail`` (then it is guided by a thumbnail made from the SCA
+    image); with ``gca_max_filled`` the model is also skipped when SCA filled more than that
     share of the pixels. A skipped model leaves the SCA image as ``restored``."""
-    result = prepare(data, decoder_options, sca_options, thumbnail, fallback_method)
+    result = prepare(
+        data, decoder_options, sca_options, thumbnail, fallback_method, thumbnail_choice=thumbnail_choice
+    )
     report = [describe_decode(result.decoded)]
     if result.fell_back:
         asked = sca_options.get("method", "dc_thumb")
-        log.warning(
-            "SCA method %r needs a thumbnail but the file has none and no thumbnail= was given: using %r",
-            asked,
-            fallback_method,
-        )
-        report.append(f"no thumbnail: SCA method {asked} -> {fallback_method}")
+        why = "none usable" if result.thumbnail_notes else "the file has none and no thumbnail= was given"
+        log.warning("SCA method %r needs a thumbnail (%s): using %r", asked, why, fallback_method)
+        report.append(f"no usable thumbnail: SCA method {asked} -> {fallback_method}")
     thumb = result.thumbnail
     report.append(
         "thumbnail: "
         + (f"{thumb.shape[1]}x{thumb.shape[0]} ({result.thumbnail_source})" if thumb is not None else "none")
     )
+    report.extend(result.thumbnail_notes)
     report.append(describe_sca(result.compensated))
     restored, gca = result.sca8, False
     if restorer is not None:

@@ -8,7 +8,6 @@ demand (``sample_tiles``: bicubic, a = -0.5 like Pillow) instead of upsampling w
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numba
@@ -16,6 +15,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from src.jpeg.thumbnail import decode_thumbnail  # noqa: F401  (re-exported; the one home)
 from src.sca.color import rgb_to_ycbcr
 from src.sca.errors import SCAError
 from src.sca.tiles import tile_shapes
@@ -36,17 +36,6 @@ class ThumbReference:
     comp_size: list[tuple[int, int]]
     means: np.ndarray
     sigma: np.ndarray
-
-
-def decode_thumbnail(data: bytes | None) -> np.ndarray | None:
-    """Thumbnail JPEG bytes -> uint8 (h, w, 3) RGB, or None when absent or undecodable."""
-    if not data:
-        return None
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            return np.asarray(im.convert("RGB"))
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return None
 
 
 def _resize(channel: np.ndarray, width: int, height: int) -> np.ndarray:

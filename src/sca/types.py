@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -36,6 +36,8 @@ class Compensated:
     without an MCU map.
     rgb8: the same image as uint8 (H, W, 3) when the method renders 8-bit levels (``rgb == rgb8 / 255``
     exactly; saves the caller a float -> uint8 pass), else None.
+    thumbnail_fit: for ``dc_thumb`` with a thumbnail, the :class:`src.sca.thumb_check.ThumbFit` that checked
+    and aligned it (``method`` is ``dc`` when it was refused; ``thumbnail_fit.reason`` says why).
     """
 
     rgb: np.ndarray
@@ -46,3 +48,4 @@ class Compensated:
     mcu_source: np.ndarray | None = None
     mcu_offsets: np.ndarray | None = None
     rgb8: np.ndarray | None = None
+    thumbnail_fit: Any = None  # src.sca.thumb_check.ThumbFit: how the thumbnail was checked (dc_thumb)

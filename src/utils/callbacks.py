@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, Timer
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +21,11 @@ class ShortEpochs(Callback):
     ``limit_train_batches``), validation runs every ``k = ceil(min_batches / E)`` epochs (``trainer.
     check_val_every_n_epoch``) and the checkpoint callbacks without a monitor save every ``k`` epochs too; the
     best-model checkpoint follows validation as before. The final epoch (``max_epochs``) always validates and
-    saves, so a run never ends without its last checkpoint and a best model to test. Epoch-wise schedules are
-    untouched. It only acts when validation is at its defaults (every epoch, ``val_check_interval`` unset):
-    explicit ``trainer.check_val_every_n_epoch`` / ``val_check_interval`` values are left alone.
+    saves, and so does the epoch in which the run stops early (``trainer.max_time`` spent, or another callback
+    set ``trainer.should_stop``), so a run never ends without its last checkpoint and a best model to test.
+    Epoch-wise schedules are untouched. It only acts when validation is at its defaults (every epoch,
+    ``val_check_interval`` unset): explicit ``trainer.check_val_every_n_epoch`` / ``val_check_interval``
+    values are left alone.
 
     Args:
         min_batches: validate / checkpoint at most about this often (in training batches); 0 turns it off.
@@ -66,13 +68,32 @@ class ShortEpochs(Callback):
             and trainer.max_epochs is not None
             and trainer.current_epoch + 1 >= trainer.max_epochs
         ):
-            # the final epoch: validate and save whatever the interval
-            trainer.check_val_every_n_epoch = 1
-            for cb in self._checkpoint_callbacks(trainer):
-                cb._every_n_epochs = 1
+            self._validate_this_epoch(trainer)  # the final epoch: validate and save whatever the interval
+
+    def on_train_batch_end(
+        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        # Lightning decides on validation right after these hooks; Timer's own hook (which sets should_stop
+        # when max_time is spent) may run after this one, so ask it directly
+        if self.every > 1 and (trainer.should_stop or _time_is_up(trainer)):
+            self._validate_this_epoch(trainer)
+
+    def _validate_this_epoch(self, trainer: Trainer) -> None:
+        trainer.check_val_every_n_epoch = 1
+        for cb in self._checkpoint_callbacks(trainer):
+            cb._every_n_epochs = 1
 
     def state_dict(self) -> dict[str, Any]:
         return {"min_batches": self.min_batches}
+
+
+def _time_is_up(trainer: Trainer) -> bool:
+    """Whether ``trainer.max_time`` is spent (Lightning's Timer callback stops the fit at this batch)."""
+    for cb in trainer.callbacks:
+        if isinstance(cb, Timer):
+            remaining = cb.time_remaining("train")
+            return remaining is not None and remaining <= 0
+    return False
 
 
 class RunRecord(Callback):

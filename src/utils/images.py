@@ -10,7 +10,8 @@ Rules every path follows (training, ``src.eval``, ``src.restore``, the demo):
 - **resizing** 8-bit images (:func:`resize_uint8`): bicubic, antialiased when shrinking, on the uint8 data
   (an SCA image is resized as uint8, never as float); masks and other float planes: :func:`resize_float`.
 - **thumbnails**: the one made from an image is :func:`thumbnail_of` (bicubic, 160 px on the long side, the
-  paper's); the one stored in a file's header is decoded by :func:`decode_thumbnail`.
+  paper's); the one stored in a file's header is decoded by :func:`decode_thumbnail`
+  (``src.jpeg.thumbnail.decode_thumbnail``, re-exported here).
 
 numpy + Pillow at import; torch is imported inside :func:`resize_uint8` only (its antialiased uint8 kernel is
 about 7x faster than Pillow's), so ``src.sca`` / ``src.jpeg`` callers may import this module without torch.
@@ -22,11 +23,13 @@ import io
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from src.errors import BitstreamRestoreError
+from src.jpeg.thumbnail import decode_thumbnail  # noqa: F401  (re-exported: the one home is src.jpeg)
 from src.utils.io import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -131,19 +134,6 @@ def thumbnail_of(rgb: np.ndarray, long_side: int = THUMBNAIL_LONG_SIDE) -> np.nd
     return resize_uint8(rgb, thumbnail_size(w, h, long_side))
 
 
-def decode_thumbnail(data: bytes | None) -> np.ndarray | None:
-    """uint8 (h, w, 3) RGB of thumbnail JPEG bytes (e.g. ``Decoded.thumbnail``); None when there are none or
-    Pillow cannot decode them (a damaged thumbnail is as good as none: logged as a warning)."""
-    if not data:
-        return None
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            return np.asarray(im.convert("RGB"))
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        log.warning("cannot decode the header thumbnail (%d bytes): %s", len(data), exc)
-        return None
-
-
 # ------------------------------------------------------------------------------------------- reading
 def decode_jpeg_rgb(data: bytes) -> np.ndarray:
     """uint8 (H, W, 3) RGB of a clean JPEG by Pillow (libjpeg-turbo): the paper's ground truth is the decoded
@@ -184,13 +174,49 @@ def load_rgb(path: str | os.PathLike) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------- writing
-def encode_png(rgb: np.ndarray, compress_level: int = 6) -> bytes:
-    """PNG bytes of uint8 (H, W, 3) RGB (or (H, W) grey). ``compress_level`` 0..9 (zlib; 1 is fast)."""
+def encode_png(
+    rgb: np.ndarray,
+    compress_level: int = 6,
+    *,
+    exif: bytes | None = None,
+    icc_profile: bytes | None = None,
+    text: dict[str, str] | None = None,
+    dpi: tuple[float, float] | None = None,
+) -> bytes:
+    """PNG bytes of uint8 (H, W, 3) RGB (or (H, W) grey). ``compress_level`` 0..9 (zlib; 1 is fast).
+
+    ``exif``: an EXIF block (TIFF bytes, with or without the JPEG APP1 ``Exif\\0\\0`` prefix) stored as the
+    ``eXIf`` chunk; ``icc_profile``: an ICC profile stored as the ``iCCP`` chunk; ``text``: ``iTXt`` chunks
+    (UTF-8 key -> value); ``dpi``: (x, y) dots per inch, stored as the ``pHYs`` chunk."""
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="PNG", compress_level=compress_level)
+    options: dict = {"compress_level": compress_level}
+    if exif:
+        options["exif"] = exif
+    if icc_profile:
+        options["icc_profile"] = icc_profile
+    if dpi:
+        options["dpi"] = dpi
+    if text:
+        from PIL import PngImagePlugin
+
+        info = PngImagePlugin.PngInfo()
+        for key, value in text.items():
+            info.add_itxt(key, value)
+        options["pnginfo"] = info
+    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="PNG", **options)
     return buf.getvalue()
 
 
-def write_png(path: str | os.PathLike, rgb: np.ndarray, compress_level: int = 6) -> Path:
-    """Write uint8 (H, W, 3) ``rgb`` as a PNG file atomically (parent folders created). Returns the path."""
-    return atomic_write_bytes(path, encode_png(rgb, compress_level))
+def write_png(
+    path: str | os.PathLike,
+    rgb: np.ndarray,
+    compress_level: int = 6,
+    *,
+    overwrite: bool = True,
+    **metadata: Any,
+) -> Path:
+    """Write uint8 (H, W, 3) ``rgb`` as a PNG file atomically (parent folders created). Returns the path.
+
+    ``overwrite=False``: :class:`FileExistsError` when ``path`` exists (nothing written). ``metadata``: the
+    ``exif`` / ``icc_profile`` / ``text`` / ``dpi`` of :func:`encode_png`."""
+    return atomic_write_bytes(path, encode_png(rgb, compress_level, **metadata), overwrite=overwrite)

@@ -1,0 +1,113 @@
+"""Thumbnail check and alignment (src.sca.thumb_check) before SCA uses a thumbnail: stretched, letterboxed,
+stale-crop, rotated and unrelated thumbnails of corrupted bundled photos. A thumbnail that can be aligned
+gains over ``dc`` alone; one that cannot is refused and never makes the result worse than ``dc``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from src.corruption import Corruptor
+from src.jpeg import decode
+from src.sca import compensate
+from src.sca.thumb_check import find_bars, fit_thumbnail, from_display, luma, to_display
+from src.utils.photos import bundled_photos
+
+
+def resize(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    return np.asarray(Image.fromarray(rgb).resize((width, height), Image.Resampling.BICUBIC))
+
+
+def y_psnr(a: np.ndarray, b: np.ndarray) -> float:
+    w = np.array([65.481, 128.553, 24.966]) / 255.0
+    d = np.asarray(a, np.float64) @ w - np.asarray(b, np.float64) @ w
+    return float(10 * np.log10(255.0**2 / max(np.mean(d * d), 1e-12)))
+
+
+def letterbox(content: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``content`` centred on black bars in a (height, width) frame."""
+    out = np.zeros((height, width, 3), np.uint8)
+    h, w = content.shape[:2]
+    y, x = (height - h) // 2, (width - w) // 2
+    out[y : y + h, x : x + w] = content
+    return out
+
+
+def cases(name: str, size: tuple[int, int]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The image (a crop of a larger scene) and its mismatched thumbnails (alignable but ``unrelated``)."""
+    photos = bundled_photos([name, "rocket"])
+    w, h = size
+    scene = resize(photos[name], w + w // 8, h + h // 6)  # the image is an in-camera crop of this scene
+    img = np.ascontiguousarray(scene[h // 12 : h // 12 + h, w // 16 : w // 16 + w])
+    tw, th = 160, round(160 * h / w)
+    good = resize(img, tw, th)
+    return img, {
+        "stretched 4:3": resize(img, 160, 120),
+        "letterboxed in 4:3": letterbox(good, 160, 120),
+        "stale crop": resize(scene, 160, round(160 * scene.shape[0] / scene.shape[1])),
+        "rotated (Orientation=6)": to_display(good, 6),
+        "unrelated": resize(photos["rocket"], tw, th),
+    }
+
+
+@pytest.fixture(scope="module", params=[("astronaut", (768, 512)), ("chelsea", (768, 432))], ids=str)
+def corrupted(request):
+    name, size = request.param
+    img, thumbs = cases(name, size)
+    sample = Corruptor.from_preset("paper", ber=3e-5).corrupt(img, seed=1)
+    assert len(sample.positions) >= 5
+    bad = decode(sample.corrupted_jpeg)
+    gt = decode(sample.clean_jpeg).to_rgb()
+    dc = y_psnr(compensate(bad, None, "dc").rgb * 255.0, gt)
+    return bad, gt, dc, thumbs
+
+
+@pytest.mark.parametrize(
+    "case", ["stretched 4:3", "letterboxed in 4:3", "stale crop", "rotated (Orientation=6)", "unrelated"]
+)
+def test_mismatched_thumbnails_never_below_dc_and_gain_when_alignable(corrupted, case):
+    bad, gt, dc, thumbs = corrupted
+    thumb = thumbs[case]
+    bad.orientation = 6 if "Orientation=6" in case else None
+    result = compensate(bad, thumb, "dc_thumb")
+    got = y_psnr(result.rgb * 255.0, gt)
+    fit = result.thumbnail_fit
+    if case == "unrelated":
+        assert not fit.ok and result.method == "dc" and "does not match" in fit.reason
+        assert got >= dc - 1e-6, (got, dc)
+        return
+    assert fit.ok and result.method == "dc_thumb", fit.reason
+    assert got >= dc + 2.0, (case, got, dc, fit.reason)
+    if "Orientation=6" in case:
+        assert fit.orientation == 6
+    if "letterboxed" in case:
+        assert fit.bars[1] > 0 and fit.bars[3] > 0
+        unchecked = y_psnr(compensate(bad, thumb, "dc_thumb", check_thumbnail=False).rgb * 255.0, gt)
+        assert got > unchecked + 5.0, (got, unchecked)  # the bars wrecked the unchecked use
+    bad.orientation = None
+
+
+def test_a_fitting_thumbnail_is_used_as_it_is(astronaut):
+    img = resize(astronaut, 512, 384)
+    thumb = resize(img, 160, 120)
+    fit = fit_thumbnail(thumb, luma(img))
+    assert fit.ok and fit.identity and fit.thumbnail is thumb and fit.ncc > 0.95
+
+
+def test_orientations_invert_and_bars_are_found(astronaut):
+    a = astronaut[:40, :60]
+    for o in range(1, 9):
+        np.testing.assert_array_equal(from_display(to_display(a, o), o), a)
+    assert to_display(a, 6).shape == (60, 40, 3)
+    np.testing.assert_array_equal(to_display(a, 6)[0, :, 0], a[::-1, 0, 0])  # clockwise: left column on top
+    framed = letterbox(resize(astronaut, 160, 90), 160, 120)
+    assert find_bars(luma(framed)) == (0, 15, 0, 15)
+    assert find_bars(luma(resize(astronaut, 160, 120))) == (0, 0, 0, 0)
+
+
+def test_a_thumbnail_of_only_part_of_the_image_is_refused(astronaut):
+    img = resize(astronaut, 768, 512)
+    part = resize(img[:, :384], 80, 107)  # the left half only
+    fit = fit_thumbnail(part, luma(img))
+    assert not fit.ok and fit.thumbnail is None and fit.reason.startswith("thumbnail refused")
