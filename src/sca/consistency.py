@@ -9,7 +9,9 @@ On the corrected canvas it has a signature no content produces by itself: the ve
 MCU and the restored MCU above, taken as the median over the edge pixels (a DC offset moves the whole edge
 uniformly; an image edge has structure), equals the change for exactly one MCU row's worth of positions
 [p, p + cols) of the segment and is zero before and after (from p + cols on the MCU above carries the change
-too). A box filter of that length over the jump sequence finds it; it is accepted when the box mean stands
+too; a change in a segment's last row shows as the part of the box before the segment's end, as the next
+segment's offsets were fitted under it). A box filter of that length over the jump sequence finds it; it
+is accepted when the box mean stands
 out from the segment's own jump noise (robust sigma) by ``z_min`` standard errors, the boxes one row
 before and after do not, and the change is at least one DC step. The segment is then split at p (same
 shift, the offset changed by the box median); the refit that follows estimates the new pair exactly.
@@ -100,14 +102,14 @@ def find_offset_steps(
     found = []
     for k, (start, end, shift) in enumerate(segs):
         j0, j1 = max(int(start - shift), 0), min(int(end - shift), n)
-        if j1 - j0 < 3 * cols:
+        if j1 - j0 < 2 * cols:
             continue
         dk = d[j0:j1]
         valid_all = np.isfinite(dk) & (seg_of[j0:j1] == k)[:, None]
         best = None
         for c in range(ncomp):
             valid = valid_all[:, c]
-            if valid.sum() < 2 * cols:
+            if valid.sum() < cols:
                 continue
             v = dk[valid, c]
             med = np.median(v)
@@ -115,7 +117,7 @@ def find_offset_steps(
             clipped = np.clip(np.where(valid, dk[:, c], 0.0), -4.0 * sigma, 4.0 * sigma)
             sums, cnt = _box(clipped, valid, cols)
             z = sums / (sigma * np.sqrt(np.maximum(cnt, 1)))
-            z[cnt < cols // 2] = 0.0
+            z[cnt < cols // 4] = 0.0
             # p + cols must be past the segment's first row (whose references are other segments)
             p_lo = cols + 1
             if z.size <= p_lo:
@@ -335,28 +337,36 @@ def revisit_shifts(
     continuity with the other segments' MCUs above AND below it (the online pass only saw the rows above,
     so a wrong band could propagate down), on at most its first two MCU rows (bounded per segment). The
     predecessor's shift is kept unless the segment's own explains its neighbours better: in flat content
-    any shift fits, and a change without evidence is no change. ``place(segs) -> (src, seg_of)``.
+    any shift fits, and a change without evidence is no change. ``place(segs) -> (src, seg_of)`` is
+    called once; each change re-places only the output positions it touches.
     Returns (segs, offs, changed)."""
     segs, offs = segs.copy(), offs.copy()
     src, seg_of = place(segs)
     changed = False
-    off_at = None
+    off_at = np.zeros((n, offs.shape[1]))
+    shown = seg_of >= 0
+    off_at[shown] = offs[seg_of[shown]]
     for k in range(1, len(segs)):
         s_cur, s_prev = int(segs[k, 2]), int(segs[k - 1, 2])
         if s_cur == s_prev:
             continue
         a, b = int(segs[k, 0]), int(segs[k, 1])
         i = np.arange(a, min(b, a + 2 * cols))
-        if off_at is None:
-            off_at = np.zeros((n, offs.shape[1]))
-            shown = seg_of >= 0
-            off_at[shown] = offs[seg_of[shown]]
         c_cur, _ = _model_cost(f, i, s_cur, k, src, seg_of, off_at, cols, steps, w, tfl, tauk, trunc)
         c_prev, o_prev = _model_cost(f, i, s_prev, k, src, seg_of, off_at, cols, steps, w, tfl, tauk, trunc)
         if o_prev is not None and c_prev <= c_cur:
             segs[k, 2] = s_prev
             offs[k] = o_prev
-            src, seg_of = place(segs)
+            # re-place the output positions the segment left or took (later segments win, as in place)
+            lo = max(min(a - s_cur, a - s_prev), 0)
+            hi = min(max(b - s_cur, b - s_prev), n)
+            src[lo:hi] = -1
+            seg_of[lo:hi] = -1
+            o_lo, o_hi = segs[:, 0] - segs[:, 2], segs[:, 1] - segs[:, 2]
+            for m in np.flatnonzero((o_lo < hi) & (o_hi > lo)):
+                j0, j1 = max(int(o_lo[m]), lo), min(int(o_hi[m]), hi)
+                src[j0:j1] = np.arange(j0, j1) + segs[m, 2]
+                seg_of[j0:j1] = m
+                off_at[j0:j1] = offs[m]
             changed = True
-            off_at = None
     return segs, offs, changed
