@@ -91,3 +91,28 @@ def test_restore_of_a_dri_file_with_a_spurious_marker_is_not_worse_than_pillow()
     for method in ("dc", "dc_thumb"):
         result = compensate(dec, None, **sca_preset(method))
         assert y_psnr(result.rgb8, truth) >= pillow, (method, y_psnr(result.rgb8, truth), pillow)
+
+
+def test_data_left_before_a_restart_marker_marks_its_interval_damaged():
+    """A hit that decodes to more MCUs than its interval held leaves data unread before the next RST, with
+    no MCU flag. Bytes put before an RST marker of a clean encode are that case: the decoder reports
+    ``leftover_data`` at the interval's last MCU (a clean encode never: it pads with under 8 bits), and SCA
+    untrusts the interval's end while every other interval comes back as decoded."""
+    dri = SIZE[0] // 16
+    data = encode_jpeg(photo("chelsea"), quality=75, restart_interval=dri)
+    clean = decode(data)
+    assert not [e for e in clean.events if e.kind == "leftover_data"]
+    sos = data.index(b"\xff\xda")
+    rst = [i for i in range(sos, len(data) - 1) if data[i] == 0xFF and 0xD0 <= data[i + 1] <= 0xD7]
+    k = 5  # before the 6th marker: the end of interval 5
+    bad = decode(data[: rst[k]] + b"\x12\x34\x56" + data[rst[k] :])
+    left = [e for e in bad.events if e.kind == "leftover_data"]
+    assert [e.mcu for e in left] == [(k + 1) * dri - 1]
+    assert np.array_equal(bad.to_rgb(), clean.to_rgb())  # the MCUs themselves decode right
+    result = compensate(bad, None, "dc")
+    mh, mw = bad.mcu_height, bad.mcu_width
+    trust = result.trust.reshape(bad.mcu_rows, mh, bad.mcu_cols, mw).min(axis=(1, 3)).reshape(-1)
+    assert trust[(k + 1) * dri - 1] == 0.0
+    outside = np.ones(trust.size, bool)
+    outside[k * dri : (k + 1) * dri] = False
+    assert trust[outside].min() == 1.0

@@ -55,6 +55,8 @@ class Event(NamedTuple):
     - ``eof_fill`` / ``error_fill``: at the first filled MCU; that MCU and the rest of its restart interval
       (or of the image) got no data (``MCU_LOST``);
     - ``spurious_marker``: a non-RST marker removed from the scan, at the MCU being decoded there;
+    - ``leftover_data`` (last MCU of a restart interval): a byte or more of data left unread before the next
+      RST marker (an encoder pads with fewer than 8 bits: a hit decoded to more MCUs than the data held);
     - ``no_eoi`` (last MCU): the file has no FFD9 after the scan (truncated);
     - ``events_dropped``: more events than ``max_events`` (the rest are counted, not kept).
     """
@@ -140,6 +142,8 @@ def _event_detail(kind: int, a: int, b: int) -> str:
         return f"retry work budget spent ({a} bits): lenient decoding from here on"
     if kind == E.EV_ALIGNED:
         return f"skipped {a} bits to after garbage block(s) ({b} block boundaries)"
+    if kind == E.EV_LEFTOVER:
+        return f"interval {b}: {a} data bits left before the next restart marker"
     return f"{a} {b}"
 
 
