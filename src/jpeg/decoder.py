@@ -61,6 +61,8 @@ class Event(NamedTuple):
       as 0xFF) at the first MCU decoded after it: the MCUs the run held (as many as were missing at the end
       of the scan) are placed there as ``MCU_LOST`` and the later MCUs moved back to their own places; no
       ``eof_fill`` or per-pair ``spurious_marker`` events then;
+    - ``leftover_data`` (last MCU of a restart interval): a byte or more of data left unread before the next
+      RST marker (an encoder pads with fewer than 8 bits: a hit decoded to more MCUs than the data held);
     - ``no_eoi`` (last MCU): the file has no FFD9 after the scan (truncated);
     - ``events_dropped``: more events than ``max_events`` (the rest are counted, not kept).
     """
@@ -197,6 +199,8 @@ def _event_detail(kind: int, a: int, b: int) -> str:
         return f"retry work budget spent ({a} bits): lenient decoding from here on"
     if kind == E.EV_ALIGNED:
         return f"skipped {a} bits to after garbage block(s) ({b} block boundaries)"
+    if kind == E.EV_LEFTOVER:
+        return f"interval {b}: {a} data bits left before the next restart marker"
     return f"{a} {b}"
 
 

@@ -81,6 +81,7 @@ EV_ERROR_FILL = 6  # a = MCUs filled, b = error reason
 EV_RETRY_CAP = 7  # a = skipped bits, b = error reason
 EV_RETRY_BUDGET = 8  # a = work bits spent
 EV_ALIGNED = 9  # a = skipped bits, b = garbage blocks jumped
+EV_LEFTOVER = 10  # a = data bits left before the next RST marker, b = interval index
 EVENT_NAMES = (
     "",
     "restart",
@@ -92,6 +93,7 @@ EVENT_NAMES = (
     "retry_cap",
     "retry_budget",
     "aligned_resync",
+    "leftover_data",
 )
 
 _LOOK = LOOKAHEAD
@@ -546,6 +548,7 @@ def decode_scan(
         nbits = seg_end * 8
         pos = start * 8
         m = m0
+        filled = False
         while m < m1:
             p0 = pos
             for ci in range(ncomp):  # (explicit loops: slice assignment costs a view per MCU)
@@ -638,5 +641,10 @@ def decode_scan(
                 _fill_mcu(mm, mcu_cols, blk, cmp, out, pred, dc_fill)
                 status[mm] |= MCU_LOST
                 bitpos[mm] = -1
+            filled = True
             break
+        if not filled and mi < nrst and seg_end == rst_pos[mi] and nbits - pos >= 8:
+            # a whole byte or more unread before the next RST: an encoder pads with under 8 one-bits, so
+            # the interval's data held more than its MCUs decoded to (a hit decoded to extra MCUs)
+            ne = _event(events, ne, EV_LEFTOVER, m1 - 1, pos, nbits - pos, j)
     return ne, end_bit

@@ -7,7 +7,8 @@ the data held) the rest of the interval's content shifted and offset, and the de
 out of data for (``MCU_LOST``). So:
 
 - an interval without any decoder event is trusted as decoded (offset 0, no shift);
-- in a damaged interval (an MCU with ``MCU_RESYNC``, ``MCU_ERROR`` or ``MCU_LOST``, or skipped bits), the
+- in a damaged interval (an MCU with ``MCU_RESYNC``, ``MCU_ERROR`` or ``MCU_LOST``, skipped bits, or a
+  damage event such as a spurious marker: :func:`event_mcus`), the
   MCUs from :data:`BACK` before the first event to the end of the interval are untrusted and filled (the
   hit precedes the first error the decoder notices by a few MCUs: Huffman codes decode garbage silently
   for 3-5 MCUs); with a thumbnail, the MCUs of damaged intervals before that point are also judged
@@ -27,6 +28,8 @@ from src.sca.refit import RefitParams, judge_garbage
 from src.sca.segment import comp_vector
 
 MCU_RESYNC, MCU_LOST, MCU_ERROR = 1, 2, 8  # src.jpeg's MCU status flags (src.jpeg.entropy)
+#: decoder event kinds that are no damage inside the scan (see :func:`event_mcus`)
+_NOT_DAMAGE = ("restart", "extraneous_bytes", "no_eoi", "events_dropped")
 #: MCUs before the first decoder event of an interval that are untrusted too (where the hit may lie)
 BACK = 4
 #: a silent hit's offset tail: at least this many MCUs, this share of them off the thumbnail, and in an
@@ -51,12 +54,32 @@ def damaged_intervals(decoded) -> list[tuple[int, int, int]]:
     skipped = np.asarray(getattr(decoded, "mcu_skipped_bits", np.zeros_like(status))).reshape(-1)
     bad = ((status & (MCU_RESYNC | MCU_LOST | MCU_ERROR)) != 0) | (skipped > 0)
     n = status.size
+    bad[event_mcus(decoded, n)] = True
     out = []
     for m0 in np.unique(np.flatnonzero(bad) // ri * ri):
         m0 = int(m0)
         m1 = min(m0 + ri, n)
         out.append((m0, m1, m0 + int(np.argmax(bad[m0:m1]))))
     return out
+
+
+def event_mcus(decoded, n: int) -> np.ndarray:
+    """int64 raster MCU indices of the decoder events that mark damage inside the scan, flagged or not: a
+    ``spurious_marker`` (a non-RST marker the decoder removed and decoded on: the MCUs after it are
+    garbage although none is flagged; libjpeg stops there), resynchronisations, fills, restart markers
+    out of sequence. Not: restart markers, header events (``extraneous_bytes``), ``no_eoi`` and
+    ``events_dropped``, nor markers after the start of the last MCU (trailing bytes, as in
+    ``src.sca.evidence``)."""
+    bitpos = np.asarray(getattr(decoded, "mcu_bitpos", np.zeros(0, np.int64))).reshape(-1)
+    last = int(bitpos.max()) if bitpos.size else -1
+    out = []
+    for e in getattr(decoded, "events", None) or []:
+        if e.kind in _NOT_DAMAGE or not 0 <= e.mcu < n:
+            continue
+        if e.kind == "spurious_marker" and not 0 <= e.bitpos < last:
+            continue
+        out.append(int(e.mcu))
+    return np.asarray(out, np.int64)
 
 
 def restart_layout(
