@@ -13,6 +13,7 @@ reads one .npz) and, with ``--workers N``, a real DataLoader's throughput (its w
 DataModule's: ``WorkerInit`` with ``--worker-threads``, default 1 like ``data.worker_threads``).
 
     .venv/bin/python -m benchmarks.datamodule [--samples 24] [--workers 2] [--worker-threads 1] [--quick]
+        [--photos DIR] [--ber 1e-4]
 """
 
 from __future__ import annotations
@@ -48,8 +49,12 @@ from src.utils.photos import BUNDLED_PHOTOS
 FLOOR, GOAL = 5.0, 15.0
 
 
-def photos() -> tuple[list[ImageItem], str]:
-    """mate-backgrounds (large real photos) when installed, else the bundled photos (upscaled)."""
+def photos(folder: str | None = None) -> tuple[list[ImageItem], str]:
+    """The photos of ``folder`` (any folder of images, searched recursively), else mate-backgrounds (large
+    real photos) when installed, else the bundled photos (upscaled)."""
+    if folder:
+        no_holdout = {"val": 0, "test": 0}
+        return list_split("folder", "train", folder, holdout=no_holdout), folder
     try:
         no_holdout = {"val": 0, "test": 0}
         items = [i for s in ("train", "val", "test") for i in list_split("mate", s, holdout=no_holdout)]
@@ -115,12 +120,14 @@ def main() -> None:
         help="threads per DataLoader worker (data.worker_threads; 0 = leave the pools alone)",
     )
     ap.add_argument("--quick", action="store_true", help="8 samples")
+    ap.add_argument("--photos", default=None, help="a folder of photos (default: mate-backgrounds / bundled)")
+    ap.add_argument("--ber", type=float, default=1e-5, help="bit error rate of the paper preset")
     args = ap.parse_args()
     n = 8 if args.quick else args.samples
     torch.set_num_threads(1)
 
-    items, source = photos()
-    corruptor = Corruptor.from_preset("paper")
+    items, source = photos(args.photos)
+    corruptor = Corruptor.from_preset("paper", ber=args.ber)
     settings = PipelineSettings(corruption_size=(2048, 1024), scale=(512, 256), sca={"method": "dc_thumb"})
     ds = CorruptedImageDataset(items, corruptor, settings, split="train", seed=0, train=True, crop=(256, 256),
                                size_multiple=128)  # fmt: skip
@@ -128,7 +135,7 @@ def main() -> None:
     warm_up(corruptor, settings)
     ds.build(0, 0)
     warm = time.perf_counter() - t0
-    print(f"photos: {len(items)} from {source}; warm-up (numba compile or cache load) {warm:.1f} s")
+    print(f"photos: {len(items)} from {source}, BER {args.ber:g}; warm-up (numba / cache) {warm:.1f} s")
 
     base = time_baseline(ds, corruptor, n)
     per_sample, timer = time_pipeline(ds, n)
