@@ -11,7 +11,8 @@
 # PHOTOS: a folder with train/ and val/ sub-folders (as for scripts/train_model.sh). Every row trains from random
 # initialisation (the variants' networks differ), corrupted afresh at 2048x1024 with BER drawn from BER, validated
 # at data.scale (VAL_SCALE, default 512x256) on val/. Environment: PY, OUT (default outputs/ablation), BER,
-# SECONDS_PER_ROW, BATCH, WORKERS, ACCEL (gpu | cpu), SMOKE (1: small sizes and nets), EXTRA (more overrides).
+# SECONDS_PER_ROW, BATCH, WORKERS, ACCEL (gpu | cpu), SMOKE (1: small sizes and nets), LOGGER (default csv;
+# wandb needs the wandb package), EXTRA (more overrides).
 set -uo pipefail
 OUT=${OUT:-outputs/ablation}
 PY=${PY:-python3}
@@ -36,7 +37,7 @@ if [ "${SMOKE:-0}" = 1 ]; then
 fi
 COMMON="data=folder data.root=$PHOTOS data.splits={train:train,val:val,test:val} data.holdout=null"
 COMMON="$COMMON corruption.ber=$BER data.cache_clean=true data.train_repeats=4 $SIZES $HW $SMALL"
-COMMON="$COMMON trainer.max_epochs=1000 model.scheduler.epochs_constant=1000 test=false seed=7 ${EXTRA:-}"
+COMMON="$COMMON trainer.max_epochs=1000 model.scheduler.epochs_constant=1000 test=false seed=7 logger=${LOGGER:-csv} ${EXTRA:-}"
 echo "== joint rows: ${S} s each"
 # shellcheck disable=SC2086  # the override lists are meant to split
 $PY -m src.train -m experiment=gca_refine,gca_refine_paper,no_thumbnail,no_sca,no_refine $COMMON \

@@ -17,7 +17,7 @@
 # or a checkpoint, default weights/gca_refine.pt; empty: random init), BER, TRAIN_SECONDS (Trainer max_time),
 # EPOCHS (the schedule: constant for EPOCHS/2, then linear decay; max_time may stop it earlier), REPEATS
 # (data.train_repeats: samples per photo and epoch), BATCH_PER_GPU, ACCEL (gpu | cpu), SMOKE (1: small sizes and
-# net), EXTRA (more src.train overrides).
+# net), LOGGER (default csv; wandb needs the wandb package), EXTRA (more src.train overrides).
 set -uo pipefail
 OUT=${OUT:-outputs/train_model}
 mkdir -p "$OUT"
@@ -62,7 +62,7 @@ timeout $((TRAIN_SECONDS + 150)) $PY -m src.train experiment=gca_refine data=fol
     "corruption.ber=$BER" data.cache_clean=true data.train_repeats=${REPEATS:-8} $HW \
     trainer.max_epochs=$EPOCHS model.scheduler.epochs_constant=$((EPOCHS / 2)) \
     model.scheduler.epochs_decay=$((EPOCHS - EPOCHS / 2)) "trainer.max_time=$MAX_TIME" \
-    trainer.log_every_n_steps=20 test=false run_dir="$RUN" ${EXTRA:-} 2>&1 \
+    trainer.log_every_n_steps=20 logger=${LOGGER:-csv} test=false run_dir="$RUN" ${EXTRA:-} 2>&1 \
     | grep --line-buffered -v -E "Warning|warnings.warn|litlogger|^$" \
     | tee "$OUT/train.log" | grep --line-buffered -E "Epoch [0-9]+:.*100%|val/|Error|error|Traceback" | tail -40
 cp "$RUN/run_config.yaml" "$OUT/" 2>/dev/null

@@ -18,9 +18,9 @@ sub-folders): ``<stem>_restored.png``, ``<stem>_sca.png`` when a model ran (``sa
 ``a.jpeg`` of one folder get ``a_jpg_*`` and ``a_jpeg_*``. Before any work: the output folder is created
 when missing and must take files, and no output may exist already unless ``overwrite=true`` (one-line errors);
 nothing is ever written over an input. Each PNG is written atomically (a temporary file, then a rename) and
-carries the input's EXIF block (orientation, time, GPS, ... as stored) and ICC profile, plus an ``iTXt``
-``Source`` chunk with the input's name and SHA-256. The pixels stay in the **stored** orientation and the EXIF
-Orientation tag is kept, so a viewer turns the PNG exactly as it turns the JPEG.
+carries the input's EXIF block (orientation, time, GPS, ... as stored), ICC profile, XMP and DPI, plus an
+``iTXt`` ``Source`` chunk with the input's name and SHA-256. The pixels stay in the **stored** orientation
+and the EXIF Orientation tag is kept, so a viewer turns the PNG exactly as it turns the JPEG.
 
 A folder run shows a progress bar, prints what the decoder found per file, one line per failed file (file:
 reason; the other files are still restored) and ends with ``N restored, M failed``; the exit status is 1 when
@@ -157,7 +157,8 @@ def restore(cfg: DictConfig) -> dict[str, Any]:
                 path = output_path(out_dir, bases[f], kind)
                 refuse_existing([path], True, protected)
                 meta = metadata if kind != "compare" else None
-                paths.append(str(write_output(path, rgb, meta, f.name, overwrite)))
+                level = int(cfg.get("png_compress_level", 1))
+                paths.append(str(write_output(path, rgb, meta, f.name, overwrite, level)))
         except (BitstreamRestoreError, OSError) as exc:  # a bad file must not stop a folder; bugs raise
             if single:
                 raise RestoreError(f"{f}: {one_line(exc)}") from exc

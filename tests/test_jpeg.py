@@ -275,18 +275,28 @@ def test_truncated_scan_fills_the_rest(astronaut):
     data = pillow_jpeg(astronaut[:128, :128], 75, "4:2:0")
     hdr = parse_header(data)
     cut = data[: (hdr.scan_start + hdr.scan_end) // 2]
-    for fill in ("dc", "grey"):
-        d = decode(cut, fill=fill)
+    for fill, fill_truncated in (("dc", "dc"), ("grey", "grey"), ("dc", "grey")):
+        d = decode(cut, fill=fill, fill_truncated=fill_truncated)
         lost = (d.mcu_status & MCU_LOST) != 0
         assert 0 < lost.sum() < lost.size
         first = int(np.flatnonzero(lost.ravel())[0])
         assert lost.ravel()[first:].all()  # everything after the end of data is filled
         assert d.count("eof_fill") == 1
         y = d.dc[0].reshape(d.mcu_rows, 2, d.mcu_cols, 2).transpose(0, 2, 1, 3).reshape(-1, 4)
-        if fill == "grey":
+        if "grey" in (
+            fill,
+            fill_truncated,
+        ):  # a truncated file's lost tail is mid-grey by default, as libjpeg's
             assert (y[first:] == 0).all()
         else:  # the last decoded DC of the component carries on
             assert (y[first:] == y[first - 1, -1]).all()
+    assert (decode(cut).dc[0] == decode(cut, fill_truncated="grey").dc[0]).all()
+    # with an EOI, MCUs left without data at the end (garbage decoded as extra MCUs) keep the DC carried on
+    d = decode(cut + b"\xff\xd9")
+    lost = ((d.mcu_status & MCU_LOST) != 0).ravel()
+    y = d.dc[0].reshape(d.mcu_rows, 2, d.mcu_cols, 2).transpose(0, 2, 1, 3).reshape(-1, 4)
+    first = int(np.flatnonzero(lost)[0])
+    assert (y[first:] == y[first - 1, -1]).all() and y[first - 1, -1] != 0
 
 
 @pytest.mark.parametrize(
@@ -343,3 +353,47 @@ def test_stray_bytes_between_segments_are_skipped_like_libjpeg(astronaut, count)
     # bytes that never reach a marker are still a broken header
     with pytest.raises(CorruptHeader, match="no marker follows"):
         decode(clean[: ends[0]] + b"\x00" * 8)
+
+
+def test_fused_rgb_path_equals_the_planes_path(astronaut, chelsea):
+    """``decode(...).to_rgb()`` transforms MCU rows straight into RGB (the planes are made only when asked
+    for): the same pixels as ``planes_to_rgb`` on the planes, clean or corrupted, for every sampling."""
+    import pickle
+
+    from src.corruption import Corruptor
+    from src.jpeg.decoder import LazyPlanes
+
+    files = [pillow_jpeg(chelsea, 80, sub) for sub in ("4:2:0", "4:2:2", "4:4:4")]
+    files.append(pillow_jpeg(chelsea[..., 0], 80))
+    files.append(Corruptor.from_preset("paper", ber=1e-3).corrupt(astronaut, seed=5).corrupted_jpeg)
+    for data in files:
+        for upsample in ("fancy", "nearest"):
+            d = decode(data)
+            assert isinstance(d.planes, LazyPlanes) and not d.planes.ready
+            fused = d.to_rgb(upsample=upsample)
+            assert not d.planes.ready  # the fused path made no planes
+            planes = list(d.planes)
+            assert d.planes.ready and len(planes) == len(d.components)
+            ref = planes_to_rgb(planes, d.components, d.width, d.height, upsample, True, d.color)
+            np.testing.assert_array_equal(fused, ref)
+            np.testing.assert_array_equal(d.to_rgb(upsample=upsample), ref)  # now from the planes
+    back = pickle.loads(pickle.dumps(decode(files[0])))
+    np.testing.assert_array_equal(back.to_rgb(), decode(files[0]).to_rgb())
+    assert not isinstance(decode(files[0], idct="float").planes, LazyPlanes)
+
+
+def test_events_are_built_on_first_access_and_compare_as_lists(astronaut, coffee):
+    """``Decoded.events`` is a ``LazyEvents``: equal to the list it stands for, picklable; a file with a
+    preview JPEG appended after its EOI decodes to the same pixels."""
+    import pickle
+
+    from src.jpeg.decoder import LazyEvents
+
+    main = pillow_jpeg(astronaut[:128, :192], 85, "4:2:2", restart_blocks=4)
+    ref = decode(main)
+    assert isinstance(ref.events, LazyEvents)
+    assert ref.events == [e for e in ref.events] and len(ref.events) == ref.count("restart") > 0
+    d = decode(main + pillow_jpeg(coffee[:96, :96], 75))
+    np.testing.assert_array_equal(d.to_rgb(), ref.to_rgb())
+    assert pickle.loads(pickle.dumps(d)).events == d.events
+    assert d.count("spurious_marker") > 0  # the preview's markers, after the last MCU's data

@@ -288,3 +288,44 @@ def test_paper_parity_on_full_size_photos(astronaut, coffee, chelsea, ber):
             s = c.corrupt(img, seed=100 + seed)
             ref = paper_decode(s.corrupted_jpeg, fill="dc")
             _assert_parity(decode(s.corrupted_jpeg, max_retry_bits=None), ref)
+
+
+@pytest.mark.parametrize("run_bytes", [64 * 2, 4096, 16384])
+def test_erased_run_is_one_gap_with_the_lost_mcus_placed_at_it(astronaut, run_bytes):
+    """A run of 0xFF bytes (erased flash page, sector read back as FF) inside the scan: its MCUs are
+    reported lost AT the run and every MCU after it sits at its own index (not hundreds of MCUs early)."""
+    from src.corruption import encode_jpeg
+
+    img = np.ascontiguousarray(np.concatenate([astronaut, astronaut[:, ::-1]], axis=1))  # 512x1024
+    clean = encode_jpeg(img, quality=90)
+    ref = decode(clean)
+    hdr = parse_header(clean)
+    at = hdr.scan_start + (hdr.scan_end - hdr.scan_start) // 3
+    bad = clean[:at] + b"\xff" * run_bytes + clean[at + run_bytes :]
+    d = decode(bad)
+    runs = [e for e in d.events if e.kind == "erased_run"]
+    assert len(runs) == 1 and d.count("spurious_marker") == 0 and d.count("eof_fill") == 0
+    lost = np.flatnonzero((d.mcu_status.ravel() & MCU_LOST) != 0)
+    g = runs[0].mcu
+    assert lost.size > 0 and lost[0] == g and (np.diff(lost) == 1).all()  # one hole, at the run
+    assert lost[-1] < d.mcu_cols * d.mcu_rows - 1  # nothing lost at the end any more
+    assert f"{lost.size} MCUs" in runs[0].detail
+    # the MCUs after the hole are the clean file's (AC identical; DC is offset: the predictor is lost)
+    rows, cols = d.mcu_rows, d.mcu_cols
+    y_ref = (
+        ref.coefficients[0].reshape(rows, 2, cols, 2, 64).transpose(0, 2, 1, 3, 4).reshape(rows * cols, -1)
+    )
+    y_bad = d.coefficients[0].reshape(rows, 2, cols, 2, 64).transpose(0, 2, 1, 3, 4).reshape(rows * cols, -1)
+    ac = np.ones(64, bool)
+    ac[0] = False
+    after = np.arange(lost[-1] + 3, rows * cols)
+    same = (y_ref[after].reshape(-1, 4, 64)[..., ac] == y_bad[after].reshape(-1, 4, 64)[..., ac]).all(
+        axis=(1, 2)
+    )
+    assert same.mean() > 0.99
+    # the run's bytes were the data of about as many MCUs as the hole holds
+    bits_per_mcu = (hdr.scan_end - hdr.scan_start) * 8 / (rows * cols)
+    assert 0.5 < lost.size * bits_per_mcu / (run_bytes * 8) < 2.0
+    # short FF runs are no erased media: the spurious markers are reported one by one as before
+    short = clean[:at] + b"\xff" * 16 + clean[at + 16 :]
+    assert decode(short).count("erased_run") == 0

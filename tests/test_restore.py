@@ -415,6 +415,9 @@ def test_output_names_are_distinct_per_folder(tmp_path: Path) -> None:
     assert output_bases([tmp_path / "x.jpg"], tmp_path / "x.jpg") == {tmp_path / "x.jpg": Path("x")}
 
 
+XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'
+
+
 def _camera_like_jpeg(photo: np.ndarray) -> tuple[bytes, bytes, dict]:
     """A 256x128 JPEG of ``photo`` as a phone writes it: EXIF with Orientation 6 (turn 90 degrees clockwise to
     view), capture time, GPS position, and an sRGB ICC profile. Returns (JPEG, ICC profile, piexif dict)."""
@@ -433,7 +436,7 @@ def _camera_like_jpeg(photo: np.ndarray) -> tuple[bytes, bytes, dict]:
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     buf = io.BytesIO()
     Image.fromarray(prepare_photo(photo, (256, 128))).save(
-        buf, "JPEG", quality=90, exif=piexif.dump(exif), icc_profile=icc
+        buf, "JPEG", quality=90, exif=piexif.dump(exif), icc_profile=icc, dpi=(300, 300), xmp=XMP
     )
     return buf.getvalue(), icc, exif
 
@@ -454,10 +457,14 @@ def test_cli_carries_exif_and_icc_into_the_png_in_stored_orientation(
     out = tmp_path / "out"
     proc = _cli(tmp_path, f"input={src}", f"output={out}")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "metadata: EXIF" in proc.stdout and f"ICC profile {len(icc)} B -> PNG" in proc.stdout
+    assert "metadata: EXIF" in proc.stdout
+    assert f"ICC profile {len(icc)} B, XMP {len(XMP)} B, 300x300 dpi -> PNG" in proc.stdout
     with Image.open(out / "IMG_0001_restored.png") as png:
         assert png.size == (256, 128)  # stored orientation
         assert png.info["icc_profile"] == icc
+        xmp = png.info["xmp"]  # the iTXt XML:com.adobe.xmp chunk (bytes or text, by Pillow version)
+        assert (xmp if isinstance(xmp, bytes) else xmp.encode()) == XMP
+        assert tuple(round(v) for v in png.info["dpi"]) == (300, 300)
         back = piexif.load(png.info["exif"])  # Pillow gives the eXIf chunk with the APP1 prefix
         source = png.text["Source"]
     for ifd in ("0th", "Exif", "GPS"):
@@ -505,3 +512,20 @@ def test_side_by_side_picture(tmp_path: Path, coffee: np.ndarray) -> None:
         Image.open(next(p for p in small["written"] if p.endswith("_compare.png"))).size[0]
         == 3 * 128 + 2 * GAP
     )
+
+
+def test_an_icc_profile_that_is_not_rgb_is_not_carried(coffee: np.ndarray) -> None:
+    """The PNGs are RGB: a profile for other data (here Lab) would misdescribe them; the report says so."""
+    import io
+
+    from PIL import ImageCms
+
+    from src.restoration.outputs import jpeg_metadata
+
+    lab = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    buf = io.BytesIO()
+    Image.fromarray(coffee).save(buf, "JPEG", icc_profile=lab)
+    meta = jpeg_metadata(buf.getvalue())
+    assert meta.icc_profile is None and meta.note == "ICC profile for 'Lab' data not carried: the PNG is RGB"
+    rgb, _, _ = _camera_like_jpeg(coffee)
+    assert jpeg_metadata(rgb).icc_profile is not None and jpeg_metadata(b"\xff\xd8 junk").note is not None

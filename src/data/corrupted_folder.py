@@ -293,3 +293,30 @@ def run(
         summary.done += 1
         summary.metas.append(meta_path)
     return summary
+
+
+def load_benchmark(root: str | Path) -> list[dict]:
+    """The meta records (the dicts :func:`process_item` wrote) of the ``src.corrupt`` folder ``root``, sorted
+    by name: each names its ground truth (``files.gt``, relative to ``root``: the decoded clean file), its
+    clean file (``files.clean``), the original (``source``) and per corrupted variant ``path``, ``seed``,
+    ``ber``, ``n_flips`` and ``differing_bytes``. Raises :class:`InputError` for a missing folder, a folder
+    without ``meta/*.json`` or a record that is not one of these."""
+    base = Path(root).expanduser()
+    if not base.is_dir():
+        raise InputError(f"benchmark folder {str(root)!r} does not exist or is not a folder")
+    paths = sorted((base / "meta").rglob("*.json"))
+    if not paths:
+        raise InputError(
+            f"{str(root)!r} is not a src.corrupt folder: it holds no meta/*.json "
+            "(make one with python -m src.corrupt output_dir=DIR)"
+        )
+    metas = []
+    for path in paths:
+        try:
+            meta = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise InputError(f"cannot read {str(path)!r}: {e}") from None
+        if not isinstance(meta, dict) or "gt" not in meta.get("files", {}) or not meta.get("variants"):
+            raise InputError(f"{str(path)!r} is not a src.corrupt record (no files.gt or no variants)")
+        metas.append(meta)
+    return metas

@@ -7,7 +7,10 @@
 Modules (libjpeg-turbo's split): ``markers`` (header up to SOS, scan extent), ``thumbnail`` (EXIF IFD1
 JPEG or uncompressed, JFXX; EXIF orientation), ``huffman`` (lookup tables), ``bitstream`` (unstuffing, marker
 positions), ``entropy`` (numba MCU loop and resync strategies), ``idct`` (numba islow / float IDCT),
-``color`` (numba upsampling + YCbCr -> RGB), ``decoder`` (``decode``, ``Decoded``), ``errors``.
+``color`` (numba upsampling + YCbCr -> RGB, and the fused IDCT + colour path ``decode(...).to_rgb()``
+takes), ``decoder`` (``decode``, ``Decoded``), ``errors``. With the islow IDCT, ``Decoded.planes`` is a
+``LazyPlanes``: the planes are transformed on first access, so a decode straight to RGB never makes the
+full-size float32 planes (the same pixels either way).
 
 Strategies (``conf/decoder/*.yaml``): ``paper`` retries an MCU one bit later after an error (the Two-ACIR
 algorithm; same skipped bits and planes as the pure-Python port in ``src/jpeg/oracle.py``); ``strict``
@@ -18,7 +21,10 @@ a 16-byte cipher block boundary near the error (measured: no better than ``paper
 
 Filled MCUs (no data left in their segment, or an interval lost): AC zero and the DC predictor of the
 component carried on (``fill="dc"``, the default: no grey holes in the DC map SCA works on); ``fill="grey"``
-writes zeros as the paper's decoder does.
+writes zeros as the paper's decoder does. A truncated file (no EOI) is the exception: the MCUs after its
+data ran out are mid-grey, as libjpeg (and so Pillow) leaves them (``fill_truncated="grey"``, the default;
+a carried-on DC painted the whole lost part one flat colour, worse than grey); ``fill_truncated="dc"``
+carries the DC there too.
 
 Events (``Decoded.events``) are hints, not the whole story: Huffman codes resynchronise by themselves, so
 at BER 1e-5 the paper's rules notice almost none of the ~17 hits per 2K image; the plausibility checks

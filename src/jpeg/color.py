@@ -19,6 +19,8 @@ from collections.abc import Sequence
 import numba as nb
 import numpy as np
 
+from src.jpeg.idct import idct_islow_plane
+
 UPSAMPLE_MODES = ("fancy", "nearest")
 
 _SCALE = 16
@@ -59,46 +61,57 @@ def _vertical(p, y, g, width, col):
 
 
 @nb.njit(inline="always")
-def _vertical_int(p, y, g, width, col):
-    """``_vertical`` on samples rounded and range-limited first (libjpeg filters 8-bit samples)."""
-    cw, ch, kind = g[0], g[1], g[4]
+def _src_rows(y, g):
+    """Plane rows output row ``y`` of a component reads: (the row, its vertical neighbour or -1)."""
+    ch, rv, kind = g[1], g[3], g[4]
+    if kind == 0:
+        return y // rv, -1
+    if kind == 1:
+        return y, -1
+    cy = y >> 1
+    return cy, max(0, min(ch - 1, cy - 1 if (y & 1) == 0 else cy + 1))
+
+
+@nb.njit(inline="always")
+def _vertical_int(pc, pn, g, width, col):
+    """Vertical stage on samples rounded and range-limited first (libjpeg filters 8-bit samples): the row
+    ``pc`` itself for h2v1 (kind 1), 3 * ``pc`` + neighbour row ``pn`` for the 2x vertical kinds."""
+    cw, kind = g[0], g[4]
     if kind == 1:
         for i in range(cw):
-            col[i] = _s8(p[y, i])
+            col[i] = _s8(pc[i])
         return
-    cy = y >> 1
-    ny = max(0, min(ch - 1, cy - 1 if (y & 1) == 0 else cy + 1))
     n = width if kind == 2 else cw
     for i in range(n):
-        col[i] = 3 * _s8(p[cy, i]) + _s8(p[ny, i])
+        col[i] = 3 * _s8(pc[i]) + _s8(pn[i])
 
 
-@nb.njit(cache=True, nogil=True)
-def _row_int(p, y, g, width, col, out):
+@nb.njit(inline="always")
+def _row_int(pc, pn, y, g, width, col, out):
     """Output row ``y`` of one component with libjpeg's integer filters into ``out`` int32 (>= 2*cw + 2).
 
-    ``p`` float32 samples (rounded and range-limited on reading); ``g`` = (cw, ch, rh, rv, kind) with
-    kind 1 h2v1, 2 h1v2, 3 h2v2 triangle filter (libjpeg's "fancy"), 0 replication; ``col`` int32 scratch.
-    The triangle: the nearer sample weighs 3/4, the further 1/4, border samples replicated; the rounding
-    biases alternate like libjpeg's. (Even and odd outputs are written in the same loop iteration: one
-    interleaved store group the loop vectoriser handles; int32 arithmetic throughout, values <= 4 * 1020.)
+    ``pc``, ``pn``: float32 plane rows ``_src_rows`` names (rounded and range-limited on reading); ``g`` =
+    (cw, ch, rh, rv, kind) with kind 1 h2v1, 2 h1v2, 3 h2v2 triangle filter (libjpeg's "fancy"),
+    0 replication; ``col`` int32 scratch. The triangle: the nearer sample weighs 3/4, the further 1/4, border
+    samples replicated; the rounding biases alternate like libjpeg's. (Even and odd outputs are written in
+    the same loop iteration: one interleaved store group the loop vectoriser handles; int32 arithmetic
+    throughout, values <= 4 * 1020.)
     """
-    cw, rh, rv, kind = g[0], g[2], g[3], g[4]
+    cw, rh, kind = g[0], g[2], g[4]
     if kind == 0:
-        sy = y // rv
         if rh == 1:
             for x in range(width):
-                out[x] = _s8(p[sy, x])
+                out[x] = _s8(pc[x])
         elif rh == 2:
             for i in range(cw):
-                v = _s8(p[sy, i])
+                v = _s8(pc[i])
                 out[2 * i] = v
                 out[2 * i + 1] = v
         else:
             for x in range(width):
-                out[x] = _s8(p[sy, x // rh])
+                out[x] = _s8(pc[x // rh])
         return
-    _vertical_int(p, y, g, width, col)
+    _vertical_int(pc, pn, g, width, col)
     if kind == 2:
         bias = np.int32(1 if (y & 1) == 0 else 2)
         for x in range(width):
@@ -183,6 +196,34 @@ def _pack_row(t0, t1, t2, width, o, o32, wbase):
         o[x, 2] = t2[x]
 
 
+@nb.njit(inline="always")
+def _convert_row(r0, r1, r2, t0, t1, t2, width, mode):
+    """Upsampled int32 rows -> planar uint8 RGB rows (libjpeg's 16-bit fixed point, in int32: the products
+    stay below 2**24 for 8-bit samples)."""
+    if mode == 0:
+        kr = np.int32(_CR_R)
+        kbg = np.int32(-_CB_G)
+        krg = np.int32(_CR_G)
+        kb = np.int32(_CB_B)
+        half = np.int32(_HALF)
+        c128 = np.int32(128)
+        for x in range(width):
+            yy = r0[x]
+            cb = np.int32(r1[x] - c128)
+            cr = np.int32(r2[x] - c128)
+            t0[x] = max(0, min(255, yy + (np.int32(kr * cr + half) >> 16)))
+            t1[x] = max(0, min(255, yy + (np.int32(kbg * cb - krg * cr + half) >> 16)))
+            t2[x] = max(0, min(255, yy + (np.int32(kb * cb + half) >> 16)))
+    else:
+        for x in range(width):
+            t0[x] = r0[x]
+        src1 = r0 if mode == 2 else r1
+        src2 = r0 if mode == 2 else r2
+        for x in range(width):
+            t1[x] = src1[x]
+            t2[x] = src2[x]
+
+
 @nb.njit(cache=True, nogil=True)
 def _to_rgb_exact(p0, p1, p2, geom, width, height, mode, out, out32):
     """mode: 0 YCbCr, 1 RGB components, 2 gray (p0 only). ``geom`` int64 (3, 5) = cw, ch, rh, rv, kind;
@@ -190,8 +231,7 @@ def _to_rgb_exact(p0, p1, p2, geom, width, height, mode, out, out32):
     ``width % 4 == 0`` (rows then start on word boundaries), else an empty array.
 
     Each row is converted into planar scratch rows first and interleaved afterwards: that keeps the
-    arithmetic loops vectorisable. The colour arithmetic is libjpeg's 16-bit fixed point, in int32 (the
-    products stay below 2**24 for 8-bit samples).
+    arithmetic loops vectorisable.
     """
     n = 2 * width + 4
     rows = np.empty((3, n), dtype=np.int32)
@@ -201,34 +241,68 @@ def _to_rgb_exact(p0, p1, p2, geom, width, height, mode, out, out32):
     t0, t1, t2 = rgb[0], rgb[1], rgb[2]
     words = out32.shape[0] > 0
     wpr = (3 * width) >> 2
-    kr = np.int32(_CR_R)
-    kbg = np.int32(-_CB_G)
-    krg = np.int32(_CR_G)
-    kb = np.int32(_CB_B)
-    half = np.int32(_HALF)
-    c128 = np.int32(128)
     for y in range(height):
-        _row_int(p0, y, geom[0], width, col, r0)
+        a, b = _src_rows(y, geom[0])
+        _row_int(p0[a], p0[max(b, 0)], y, geom[0], width, col, r0)
         if mode != 2:
-            _row_int(p1, y, geom[1], width, col, r1)
-            _row_int(p2, y, geom[2], width, col, r2)
-        if mode == 0:
-            for x in range(width):
-                yy = r0[x]
-                cb = np.int32(r1[x] - c128)
-                cr = np.int32(r2[x] - c128)
-                t0[x] = max(0, min(255, yy + (np.int32(kr * cr + half) >> 16)))
-                t1[x] = max(0, min(255, yy + (np.int32(kbg * cb - krg * cr + half) >> 16)))
-                t2[x] = max(0, min(255, yy + (np.int32(kb * cb + half) >> 16)))
-        else:
-            for x in range(width):
-                t0[x] = r0[x]
-            src1 = r0 if mode == 2 else r1
-            src2 = r0 if mode == 2 else r2
-            for x in range(width):
-                t1[x] = src1[x]
-                t2[x] = src2[x]
+            a, b = _src_rows(y, geom[1])
+            _row_int(p1[a], p1[max(b, 0)], y, geom[1], width, col, r1)
+            a, b = _src_rows(y, geom[2])
+            _row_int(p2[a], p2[max(b, 0)], y, geom[2], width, col, r2)
+        _convert_row(r0, r1, r2, t0, t1, t2, width, mode)
         _pack_row(t0, t1, t2, width, out[y], out32, y * wpr if words else -1)
+
+
+@nb.njit(inline="always")
+def _ring_row(ring, rows, r):
+    """Plane row ``r`` of a component held in a ring of 3 MCU-row bands of ``rows`` rows each."""
+    return ring[((r // rows) % 3) * rows + r % rows]
+
+
+@nb.njit(cache=True, nogil=True)
+def decode_rgb_exact(coef, nzk, dc, comp, qt, geom, width, height, mode, mcu_rows, band, ring0, ring1, ring2,
+                     out, out32):  # fmt: skip
+    """Fused islow IDCT + ``_to_rgb_exact``, one MCU row at a time: the same pixels without the
+    full-size float32 planes (their writes and reads were a third of the decode's time).
+
+    ``coef``/``nzk``/``dc``: the entropy decoder's block arrays; ``comp`` int64 (3, 4) = first block,
+    block rows per MCU row (v), block columns, plane rows per MCU row (8 v); ``qt`` int64 (3, 64);
+    ``band`` = output rows per MCU row (8 vmax); ``ring*`` float32 (3 * 8 v, 8 * block columns): three
+    MCU-row bands per component (row k+1 is transformed before the output rows of row k, which read one
+    plane row of rows k-1 and k+1 at most). Gray: ``ring1``/``ring2`` are unused.
+    """
+    ncomp = 1 if mode == 2 else 3
+    n = 2 * width + 4
+    rows = np.empty((3, n), dtype=np.int32)
+    rgb = np.empty((3, n), dtype=np.uint8)
+    col = np.empty(n, dtype=np.int32)
+    r0, r1, r2 = rows[0], rows[1], rows[2]
+    t0, t1, t2 = rgb[0], rgb[1], rgb[2]
+    words = out32.shape[0] > 0
+    wpr = (3 * width) >> 2
+    for k in range(-1, mcu_rows):
+        kk = k + 1
+        if kk < mcu_rows:  # transform MCU row k + 1 into its ring slots
+            for c in range(ncomp):
+                off, v, bc, pr = comp[c, 0], comp[c, 1], comp[c, 2], comp[c, 3]
+                ring = ring0 if c == 0 else (ring1 if c == 1 else ring2)
+                s0 = (kk % 3) * pr
+                idct_islow_plane(coef, nzk, dc, off + kk * v * bc, v, bc, qt[c], ring[s0 : s0 + pr])
+        if k < 0:
+            continue
+        for y in range(k * band, min((k + 1) * band, height)):
+            a, b = _src_rows(y, geom[0])
+            pr = comp[0, 3]
+            _row_int(_ring_row(ring0, pr, a), _ring_row(ring0, pr, max(b, 0)), y, geom[0], width, col, r0)
+            if mode != 2:
+                a, b = _src_rows(y, geom[1])
+                pr = comp[1, 3]
+                _row_int(_ring_row(ring1, pr, a), _ring_row(ring1, pr, max(b, 0)), y, geom[1], width, col, r1)
+                a, b = _src_rows(y, geom[2])
+                pr = comp[2, 3]
+                _row_int(_ring_row(ring2, pr, a), _ring_row(ring2, pr, max(b, 0)), y, geom[2], width, col, r2)
+            _convert_row(r0, r1, r2, t0, t1, t2, width, mode)
+            _pack_row(t0, t1, t2, width, out[y], out32, y * wpr if words else -1)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -272,6 +346,68 @@ def _to_rgb_float(p0, p1, p2, geom, width, height, mode, out):
             o[x, 2] = t2[x]
 
 
+def _mode(color: str | None, n: int) -> int:
+    if color is None:
+        color = "gray" if n == 1 else "ycbcr"
+    return {"ycbcr": 0, "rgb": 1, "gray": 2}[color]
+
+
+def geometry(components: Sequence, width: int, height: int, upsample: str = "fancy") -> np.ndarray:
+    """int64 (3, 5): per component (cw, ch, rh, rv, kind): its real extent, the replication factors and the
+    filter kind (0 replication, 1 h2v1, 2 h1v2, 3 h2v2 fancy); unused rows zero."""
+    hmax = max(c.h for c in components)
+    vmax = max(c.v for c in components)
+    geom = np.zeros((3, 5), dtype=np.int64)
+    for i, c in enumerate(components):
+        rh, rv = hmax // c.h, vmax // c.v
+        cw = -(-width * c.h // hmax)
+        chh = -(-height * c.v // vmax)
+        kind = 0
+        if upsample == "fancy":
+            if rh == 2 and rv == 1 and cw > 2:
+                kind = 1
+            elif rh == 1 and rv == 2:
+                kind = 2
+            elif rh == 2 and rv == 2 and cw > 2:
+                kind = 3
+        geom[i] = (cw, chh, rh, rv, kind)
+    return geom
+
+
+def _rgb_out(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    out = np.empty((height, width, 3), dtype=np.uint8)
+    words = out.reshape(-1).view(np.uint32) if width % 4 == 0 else np.empty(0, dtype=np.uint32)
+    return out, words
+
+
+def blocks_to_rgb(coef, nzk, dc, comp_off, comp_bcols, qtables, components, width, height, mcu_rows,
+                  upsample="fancy", color=None) -> np.ndarray:  # fmt: skip
+    """uint8 (height, width, 3): ``planes_to_rgb(islow planes, ..., clip=True)`` straight from the entropy
+    decoder's blocks (``decode_rgb_exact``: one MCU row at a time, no full-size planes). ``comp_off`` /
+    ``comp_bcols``: first block and block columns per component; ``qtables`` int64 (ncomp, 64)."""
+    if upsample not in UPSAMPLE_MODES:
+        raise ValueError(f"upsample={upsample!r}; allowed: {', '.join(UPSAMPLE_MODES)}")
+    n = len(components)
+    mode = _mode(color, n)
+    geom = geometry(components, width, height, upsample)
+    vmax = max(c.v for c in components)
+    comp = np.zeros((3, 4), dtype=np.int64)
+    rings = []
+    for i, c in enumerate(components):
+        comp[i] = (comp_off[i], c.v, comp_bcols[i], 8 * c.v)
+        rings.append(np.empty((3 * 8 * c.v, 8 * int(comp_bcols[i])), dtype=np.float32))
+    while len(rings) < 3:
+        rings.append(rings[0])
+    qt = np.zeros((3, 64), dtype=np.int64)
+    qt[:n] = qtables
+    out, words = _rgb_out(width, height)
+    r0, r1, r2 = rings
+    decode_rgb_exact(
+        coef, nzk, dc, comp, qt, geom, width, height, mode, mcu_rows, 8 * vmax, r0, r1, r2, out, words
+    )
+    return out
+
+
 def planes_to_rgb(
     planes: Sequence[np.ndarray],
     components: Sequence,
@@ -296,35 +432,19 @@ def planes_to_rgb(
         raise ValueError(
             f"need 1 or 3 planes with as many components, got {n} planes, {len(components)} components"
         )
-    if color is None:
-        color = "gray" if n == 1 else "ycbcr"
-    mode = {"ycbcr": 0, "rgb": 1, "gray": 2}[color]
-    hmax = max(c.h for c in components)
-    vmax = max(c.v for c in components)
-    geom = np.zeros((3, 5), dtype=np.int64)
+    mode = _mode(color, n)
+    geom = geometry(components, width, height, upsample)
     ps = []
-    for i, (p, c) in enumerate(zip(planes, components, strict=True)):
-        rh, rv = hmax // c.h, vmax // c.v
-        cw = -(-width * c.h // hmax)
-        chh = -(-height * c.v // vmax)
-        if p.shape[0] < chh or p.shape[1] < cw:
-            raise ValueError(f"plane {i} has shape {p.shape}; component needs at least {(chh, cw)}")
-        kind = 0
-        if upsample == "fancy":
-            if rh == 2 and rv == 1 and cw > 2:
-                kind = 1
-            elif rh == 1 and rv == 2:
-                kind = 2
-            elif rh == 2 and rv == 2 and cw > 2:
-                kind = 3
-        geom[i] = (cw, chh, rh, rv, kind)
-        p = np.ascontiguousarray(p, dtype=np.float32)
-        ps.append(p)
+    for i, p in enumerate(planes):
+        if p.shape[0] < geom[i, 1] or p.shape[1] < geom[i, 0]:
+            raise ValueError(
+                f"plane {i} has shape {p.shape}; component needs at least {tuple(geom[i, 1::-1])}"
+            )
+        ps.append(np.ascontiguousarray(p, dtype=np.float32))
     while len(ps) < 3:
         ps.append(ps[0])
     if clip:
-        out = np.empty((height, width, 3), dtype=np.uint8)
-        words = out.reshape(-1).view(np.uint32) if width % 4 == 0 else np.empty(0, dtype=np.uint32)
+        out, words = _rgb_out(width, height)
         _to_rgb_exact(ps[0], ps[1], ps[2], geom, width, height, mode, out, words)
     else:
         out = np.empty((height, width, 3), dtype=np.float32)

@@ -8,6 +8,7 @@ strategy) -> ``idct`` per component (numba) -> ``Decoded``; RGB on request with 
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from src.jpeg import entropy as E
 from src.jpeg.bitstream import unstuff
-from src.jpeg.color import UPSAMPLE_MODES, planes_to_rgb
+from src.jpeg.color import UPSAMPLE_MODES, blocks_to_rgb, planes_to_rgb
 from src.jpeg.huffman import pack_tables
 from src.jpeg.idct import COS, IDCT_METHODS, idct_float_plane, idct_islow_plane
 from src.jpeg.markers import DEFAULT_MAX_PIXELS, ZIGZAG, Component, JPEGHeader, parse_header
@@ -27,6 +28,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "max_pixels": DEFAULT_MAX_PIXELS,  # pixel-count limit (None = no limit)
     "idct": "islow",  # "islow" (libjpeg's integer IDCT) or "float" (exact, as the paper's cv2.idct)
     "fill": "dc",  # lost MCUs: "dc" = keep the DC predictor, AC zero; "grey" = all zero (the paper's choice)
+    "fill_truncated": "grey",  # MCUs after the end of a truncated file's data (no EOI): as libjpeg, or "dc"
     "check_dc_category": False,  # error if a DC magnitude category > 11
     "check_ac_size": False,  # error if an AC magnitude size > 10
     "check_zrl": False,  # error if a ZRL runs past coefficient 63
@@ -55,6 +57,10 @@ class Event(NamedTuple):
     - ``eof_fill`` / ``error_fill``: at the first filled MCU; that MCU and the rest of its restart interval
       (or of the image) got no data (``MCU_LOST``);
     - ``spurious_marker``: a non-RST marker removed from the scan, at the MCU being decoded there;
+    - ``erased_run`` (no DRI): a run of >= ``ERASED_MIN_PAIRS`` ``FF FF`` pairs (erased flash / sector read
+      as 0xFF) at the first MCU decoded after it: the MCUs the run held (as many as were missing at the end
+      of the scan) are placed there as ``MCU_LOST`` and the later MCUs moved back to their own places; no
+      ``eof_fill`` or per-pair ``spurious_marker`` events then;
     - ``no_eoi`` (last MCU): the file has no FFD9 after the scan (truncated);
     - ``events_dropped``: more events than ``max_events`` (the rest are counted, not kept).
     """
@@ -63,6 +69,52 @@ class Event(NamedTuple):
     mcu: int
     bitpos: int
     detail: str
+
+
+class LazyPlanes(Sequence):
+    """The islow component planes of ``Decoded.planes`` (float32 (rows, cols) each), transformed on first
+    access: ``decode(...).to_rgb()`` takes the fused path (``color.blocks_to_rgb``) and never makes them.
+    A sequence like the list it stands for (index, iterate, ``len``, ``list(...)``); picklable."""
+
+    def __init__(self, coef, nzk, dc, comp_off, comp_brows, comp_bcols, qt):
+        self._args = (coef, nzk, dc, comp_off, comp_brows, comp_bcols, qt)
+        self._planes: list[np.ndarray] | None = None
+
+    @property
+    def ready(self) -> bool:
+        """True once the planes exist."""
+        return self._planes is not None
+
+    def _get(self) -> list[np.ndarray]:
+        if self._planes is None:
+            coef, nzk, dc, comp_off, comp_brows, comp_bcols, qt = self._args
+            planes = []
+            for i in range(len(comp_off)):
+                off, br, bc = int(comp_off[i]), int(comp_brows[i]), int(comp_bcols[i])
+                plane = np.empty((br * 8, bc * 8), dtype=np.float32)
+                idct_islow_plane(coef, nzk, dc, off, br, bc, qt[i], plane)
+                planes.append(plane)
+            self._planes = planes
+        return self._planes
+
+    def __len__(self) -> int:
+        return len(self._args[3])
+
+    def __getitem__(self, i):
+        return self._get()[i]
+
+    def __iter__(self):
+        return iter(self._get())
+
+    def __repr__(self) -> str:
+        return f"LazyPlanes({len(self)} planes, {'made' if self.ready else 'not made yet'})"
+
+    def to_rgb(self, components, width: int, height: int, upsample: str, color: str) -> np.ndarray:
+        """uint8 (height, width, 3) as ``planes_to_rgb(self, ..., clip=True)``, from the blocks."""
+        coef, nzk, dc, comp_off, comp_brows, comp_bcols, qt = self._args
+        rows = int(comp_brows[0]) // components[0].v
+        args = (coef, nzk, dc, comp_off, comp_bcols, qt, components, width, height, rows)
+        return blocks_to_rgb(*args, upsample, color)
 
 
 @dataclass
@@ -78,13 +130,15 @@ class Decoded:
     mcu_rows: int
     mcu_width: int  # 8 * hmax pixels
     mcu_height: int  # 8 * vmax pixels
-    planes: list[np.ndarray]  # float32 (mcu_rows*8*v, mcu_cols*8*h) per component, level-shifted, unclipped
+    # float32 (mcu_rows*8*v, mcu_cols*8*h) per component, level-shifted, unclipped (islow: a LazyPlanes,
+    # transformed on first access; a list otherwise)
+    planes: Sequence[np.ndarray]
     dc: list[np.ndarray]  # int32 (mcu_rows*v, mcu_cols*h) per component: quantised DC after DPCM
     qtables: list[np.ndarray]  # uint16 (64,) natural order per component
     mcu_status: np.ndarray  # uint8 (mcu_rows, mcu_cols) MCU_* bit flags
     mcu_bitpos: np.ndarray  # int64 (mcu_rows, mcu_cols) start bit in the unstuffed scan, -1 if lost
     mcu_skipped_bits: np.ndarray  # int32 (mcu_rows, mcu_cols) bits skipped by resync before the MCU
-    events: list[Event]
+    events: Sequence[Event]  # a LazyEvents from decode (built on first access), sorted by mcu
     thumbnail: bytes | None
     strategy: str
     coefficients: list[np.ndarray] = field(repr=False)  # int16 (mcu_rows*v, mcu_cols*h, 64) natural order
@@ -97,6 +151,8 @@ class Decoded:
     def to_rgb(self, clip: bool = True, upsample: str = "fancy") -> np.ndarray:
         """uint8 (H, W, 3) RGB (libjpeg's arithmetic) if ``clip``, else float32 (H, W, 3) unclipped 0..255."""
         p = self.planes
+        if clip and isinstance(p, LazyPlanes) and not p.ready:  # fused IDCT + colour: same pixels
+            return p.to_rgb(self.components, self.width, self.height, upsample, self.color)
         return planes_to_rgb(p, self.components, self.width, self.height, upsample, clip, self.color)
 
     def count(self, kind: str) -> int:
@@ -113,8 +169,9 @@ def _resolve(strategy: str, options: dict[str, Any]) -> dict[str, Any]:
     opts = {**DEFAULT_OPTIONS, **options}
     if opts["idct"] not in IDCT_METHODS:
         raise ValueError(f"idct={opts['idct']!r}; allowed: {', '.join(IDCT_METHODS)}")
-    if opts["fill"] not in FILL_MODES:
-        raise ValueError(f"fill={opts['fill']!r}; allowed: {', '.join(FILL_MODES)}")
+    for key in ("fill", "fill_truncated"):
+        if opts[key] not in FILL_MODES:
+            raise ValueError(f"{key}={opts[key]!r}; allowed: {', '.join(FILL_MODES)}")
     return opts
 
 
@@ -223,36 +280,143 @@ def _decode_with_header(data: bytes, hdr: JPEGHeader, strategy: str, opts: dict[
         int(opts["aligned_confirm"]),
         int(opts["aligned_window"]),
     )
-    ne = E.decode_scan(
+    ne, end_bit = E.decode_scan(
         buf, nbytes, rst_pos, rst_num, stop_pos, src_off, mcu_cols, mcu_rows, hdr.restart_interval, blk, cmp,
-        tabs, qt, ZIGZAG, code, checks, max_retry, budget, opts["fill"] == "dc", aligned, (coef, nzk, dc),
+        tabs, qt, ZIGZAG, code, checks, max_retry, budget, opts["fill"] == "dc",
+        not hdr.has_eoi and opts["fill_truncated"] == "grey", aligned, (coef, nzk, dc),
         status, bitpos, skipped, events,
     )  # fmt: skip
+    gap = None
+    if hdr.restart_interval == 0 and mk_pos.size:
+        gap = _erased_run(mk_pos, mk_code, spurious)
+        if gap is not None:
+            gap = _place_erased_run(gap, blk, cmp, mcu_cols, nmcu, (coef, nzk, dc), status, bitpos, skipped,
+                                    opts["fill"] == "dc")  # fmt: skip
 
-    planes = []
     dcs = []
     coefs = []
     for i in range(ncomp):
         off, br, bc = int(comp_off[i]), int(comp_brows[i]), int(comp_bcols[i])
-        plane = np.empty((br * 8, bc * 8), dtype=np.float32)
-        if opts["idct"] == "islow":
-            idct_islow_plane(coef, nzk, dc, off, br, bc, qt[i], plane)
-        else:
-            idct_float_plane(coef, nzk, dc, off, br, bc, qt[i], COS, plane)
-        planes.append(plane)
         dcs.append(dc[off : off + br * bc].reshape(br, bc))
         coefs.append(coef[off : off + br * bc].reshape(br, bc, 64))
+    if opts["idct"] == "islow":
+        planes: Sequence[np.ndarray] = LazyPlanes(coef, nzk, dc, comp_off, comp_brows, comp_bcols, qt)
+    else:
+        planes = []
+        for i in range(ncomp):
+            off, br, bc = int(comp_off[i]), int(comp_brows[i]), int(comp_bcols[i])
+            plane = np.empty((br * 8, bc * 8), dtype=np.float32)
+            idct_float_plane(coef, nzk, dc, off, br, bc, qt[i], COS, plane)
+            planes.append(plane)
 
+    rows = events[: min(ne, events.shape[0])]
+    markers = (mk_pos, mk_code, mk_file, spurious)
+    ev = LazyEvents(
+        rows, ne - events.shape[0], nmcu, gap, *markers, bitpos, int(end_bit), hdr.has_eoi, nbytes,
+        hdr.extraneous, int(opts["max_events"]),
+    )  # fmt: skip
+
+    return Decoded(
+        width=hdr.width, height=hdr.height, components=comps, mcu_cols=mcu_cols, mcu_rows=mcu_rows,
+        mcu_width=8 * hmax, mcu_height=8 * vmax, planes=planes, dc=dcs, qtables=list(hdr.qtables),
+        mcu_status=status.reshape(mcu_rows, mcu_cols), mcu_bitpos=bitpos.reshape(mcu_rows, mcu_cols),
+        mcu_skipped_bits=skipped.reshape(mcu_rows, mcu_cols), events=ev, thumbnail=hdr.thumbnail,
+        strategy=strategy, coefficients=coefs, color=hdr.color, scan_bits=nbytes * 8,
+        restart_interval=hdr.restart_interval, options=opts, orientation=hdr.orientation,
+    )  # fmt: skip
+
+
+ERASED_MIN_PAIRS = 32
+"""A run of at least this many ``FF FF`` pairs at one scan position (64+ bytes of 0xFF) is erased media
+(a flash page or sector read back as 0xFF), not scan data: Huffman data never holds ``FF FF`` and random
+corruption does not make 32 in a row."""
+
+
+def _erased_run(mk_pos: np.ndarray, mk_code: np.ndarray, spurious: np.ndarray) -> tuple[int, int, int] | None:
+    """(unstuffed byte position, index of its first marker, markers there) of the longest run of removed
+    markers at one position holding >= ERASED_MIN_PAIRS ``FF FF`` pairs, or None."""
+    idx = np.flatnonzero(spurious)
+    if idx.size < ERASED_MIN_PAIRS:
+        return None
+    pos = mk_pos[idx]
+    starts = np.flatnonzero(np.r_[True, pos[1:] != pos[:-1]])
+    counts = np.diff(np.r_[starts, pos.size])
+    ff = np.add.reduceat((mk_code[idx] == 0xFF).astype(np.int64), starts)
+    best = int(np.argmax(np.where(ff >= ERASED_MIN_PAIRS, counts, 0)))
+    if ff[best] < ERASED_MIN_PAIRS:
+        return None
+    return int(pos[starts[best]]), int(idx[starts[best]]), int(counts[best])
+
+
+def _place_erased_run(gap, blk, cmp, mcu_cols, nmcu, out, status, bitpos, skipped, fill_dc):
+    """Move the MCUs decoded after an erased run to where they belong (in place).
+
+    The run's bytes are gone, so the data after it was decoded as if it followed the data before it: every
+    later MCU landed early by the MCUs the run held, and as many were filled at the end of the scan
+    (``eof_fill``). Those MCUs are moved later by that count and the gap they leave, at the run, is filled
+    instead (``MCU_LOST``, the fill policy of the end fill: DC carried from the MCU before the run, or 0).
+    Returns (first MCU of the gap, MCUs moved by, first marker index, markers, unstuffed byte position) or
+    None when there is nothing to place (no end fill, or no MCU decoded after the run).
+    """
+    pos, first, count = gap
+    coef, nzk, dc = out
+    lost = (status & E.MCU_LOST) != 0
+    n = nmcu - int(np.flatnonzero(~lost)[-1]) - 1 if (~lost).any() else 0  # MCUs filled at the end
+    after = np.flatnonzero((bitpos >= pos * 8) & ~lost)
+    if n == 0 or after.size == 0 or after[0] == 0 or after[0] >= nmcu - n:
+        return None
+    g = int(after[0])
+    m = np.arange(nmcu, dtype=np.int64)[:, None]
+    row, col = m // mcu_cols, m % mcu_cols
+    c = blk[:, 0][None, :]
+    bidx = (
+        cmp[c, 2] + (row * cmp[c, 1] + blk[:, 1][None, :]) * cmp[c, 3] + col * cmp[c, 0] + blk[:, 2][None, :]
+    )
+    src, dst = bidx[g : nmcu - n].ravel(), bidx[g + n :].ravel()
+    coef[dst] = coef[src]
+    nzk[dst] = nzk[src]
+    dc[dst] = dc[src]
+    for a in (status, bitpos, skipped):
+        a[g + n :] = a[g : nmcu - n].copy()
+    hole = bidx[g : g + n]
+    last = {int(ci): int(bidx[g - 1, k]) for k, ci in enumerate(blk[:, 0])}  # predictor before the run
+    fill = np.array([dc[last[int(ci)]] if fill_dc else 0 for ci in blk[:, 0]], dtype=np.int64)
+    coef[hole.ravel()] = 0
+    coef[hole.ravel(), 0] = np.clip(np.broadcast_to(fill, hole.shape), -32768, 32767).ravel()
+    dc[hole.ravel()] = np.broadcast_to(fill, hole.shape).ravel()
+    nzk[hole.ravel()] = 0
+    status[g : g + n] = E.MCU_LOST
+    bitpos[g : g + n] = -1
+    skipped[g : g + n] = 0
+    return g, n, first, count, pos
+
+
+def _build_events(rows, dropped, nmcu, gap, mk_pos, mk_code, mk_file, spurious, bitpos, end_bit, has_eoi,
+                  nbytes, extraneous, max_events) -> list[Event]:  # fmt: skip
+    """``Decoded.events`` from the entropy decoder's event rows, the removed markers and the header."""
     ev = [
         Event(E.EVENT_NAMES[k], int(m), int(p), _event_detail(int(k), int(a), int(b)))
-        for k, m, p, a, b in events[: min(ne, events.shape[0])].tolist()
+        for k, m, p, a, b in rows.tolist()
     ]
-    if ne > events.shape[0]:
-        ev.append(Event("events_dropped", nmcu - 1, -1, f"{ne - events.shape[0]} further events not kept"))
+    if dropped > 0:
+        ev.append(Event("events_dropped", nmcu - 1, -1, f"{dropped} further events not kept"))
+    if gap is not None:  # the MCUs after the run moved: so do their events; the end fill is now at the run
+        g, n, first, count, pos = gap
+        ev = [e._replace(mcu=e.mcu + n) if e.mcu >= g else e for e in ev
+              if not (e.kind == "eof_fill" and e.mcu == nmcu - n)]  # fmt: skip
+        at_byte = int(mk_file[first])
+        detail = (
+            f"{count} marker pairs ({2 * count}+ bytes of FF, erased media?) at file byte {at_byte}: "
+            f"the {n} MCUs missing at the end of the scan placed here (lost)"
+        )
+        ev.append(Event("erased_run", g, pos * 8, detail))
     if mk_pos.size:
         decoded_at = np.flatnonzero(bitpos >= 0)
         sp = np.flatnonzero(spurious)
-        keep = max(0, int(opts["max_events"]) - len(ev))  # a flood of markers cannot flood the list
+        if gap is not None:  # one event for the whole run, not one per FF FF pair
+            in_run = (sp >= gap[2]) & (sp < gap[2] + gap[3])
+            sp = sp[~in_run]
+        keep = max(0, max_events - len(ev))  # a flood of markers cannot flood the list
         if sp.size > keep:
             ev.append(
                 Event("events_dropped", nmcu - 1, -1, f"{sp.size - keep} spurious_marker events not kept")
@@ -266,23 +430,49 @@ def _decode_with_header(data: bytes, hdr: JPEGHeader, strategy: str, opts: dict[
                       f"ff{int(mk_code[idx]):02x} at file byte {int(mk_file[idx])} removed")
             )  # fmt: skip
         ev.sort(key=lambda e: e.mcu)
-    if not hdr.has_eoi:
+    if not has_eoi:
         ev.append(Event("no_eoi", nmcu - 1, nbytes * 8, "no FFD9 after the scan: the file is truncated"))
     ev[:0] = [
         Event(
             "extraneous_bytes", 0, -1, f"{count} bytes before marker 0xff{code:02x} at file byte {at} skipped"
         )
-        for at, count, code in hdr.extraneous
+        for at, count, code in extraneous
     ]
 
-    return Decoded(
-        width=hdr.width, height=hdr.height, components=comps, mcu_cols=mcu_cols, mcu_rows=mcu_rows,
-        mcu_width=8 * hmax, mcu_height=8 * vmax, planes=planes, dc=dcs, qtables=list(hdr.qtables),
-        mcu_status=status.reshape(mcu_rows, mcu_cols), mcu_bitpos=bitpos.reshape(mcu_rows, mcu_cols),
-        mcu_skipped_bits=skipped.reshape(mcu_rows, mcu_cols), events=ev, thumbnail=hdr.thumbnail,
-        strategy=strategy, coefficients=coefs, color=hdr.color, scan_bits=nbytes * 8,
-        restart_interval=hdr.restart_interval, options=opts, orientation=hdr.orientation,
-    )  # fmt: skip
+    return ev
+
+
+class LazyEvents(Sequence):
+    """``Decoded.events``: a list of ``Event`` built on first access (thousands of ``restart`` events of a
+    DRI file cost milliseconds of Python that ``decode(...).to_rgb()`` does not need). Compares equal to
+    the list it stands for; picklable."""
+
+    def __init__(self, *args):
+        self._args = args
+        self._list: list[Event] | None = None
+
+    def _get(self) -> list[Event]:
+        if self._list is None:
+            self._list = _build_events(*self._args)
+            self._args = ()
+        return self._list
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __getitem__(self, i):
+        return self._get()[i]
+
+    def __iter__(self):
+        return iter(self._get())
+
+    def __eq__(self, other) -> bool:
+        return self._get() == (list(other) if isinstance(other, Sequence) else other)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return repr(self._get())
 
 
 def warmup() -> None:

@@ -174,7 +174,8 @@ def sca_stage(
                 fit = result.thumbnail_fit
                 if fit is None or fit.ok:
                     thumb, source, comp = (cand if fit is None else fit.thumbnail), src, result
-                    notes.append(f"{src} thumbnail: {fit.reason if fit is not None else 'used unchecked'}")
+                    why = "not checked (check_thumbnail off, or no damage)" if fit is None else fit.reason
+                    notes.append(f"{src} thumbnail: {why}")
                     break
                 notes.append(f"{src} {fit.reason}")
                 if fallback_method == result.method:

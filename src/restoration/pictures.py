@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +161,38 @@ def restore_comparison(
         ["Pillow decode (what a viewer shows)", restored_label, f"trust mask, white = trusted ({share})"],
         panel_width=panel_width,
     )
+
+
+def eval_picture(
+    images: Mapping[str, np.ndarray],
+    psnr: Mapping[str, float],
+    names: Sequence[str],
+    crop: Size | None,
+    title: str,
+    focus: str | None = None,
+) -> np.ndarray:
+    """``src.eval``'s picture of one file: the outputs ``images[name]`` (uint8 (H, W, 3), one size, with
+    ``images["gt"]``) of ``names`` at their own size, each labelled with its Y-PSNR ``psnr[name]`` (dB, over
+    the whole image), in rows of three. Images larger than ``crop`` = (w, h) are cut to the window where the
+    panel ``focus`` (default: the first) differs most from the ground truth (:func:`damage_window`): where the
+    restoration is worst; the ``title`` line says what was cut."""
+    gt = images["gt"]
+    h, w = gt.shape[:2]
+    focus = focus if focus in images else names[0]
+    left, top, (cw, ch) = 0, 0, (w, h)
+    if crop is not None and (w > crop[0] or h > crop[1]):
+        cw, ch = min(crop[0], w), min(crop[1], h)
+        error = np.abs(images[focus].astype(np.float32) - gt.astype(np.float32)).mean(axis=2)
+        left, top = damage_window(error, (cw, ch))
+    where = ""
+    if (cw, ch) != (w, h):
+        where = f"; crop {cw}x{ch} at x={left}, y={top} (where {focus} is worst)"
+    panels, labels = [], []
+    for name in names:
+        panels.append(images[name][top : top + ch, left : left + cw])
+        labels.append("ground truth" if name == "gt" else f"{name}: {psnr[name]:.2f} dB")
+    title = f"{title}; {w}x{h}{where}; Y-PSNR of the whole image"
+    return side_by_side(panels, labels, columns=3, title=title)
 
 
 def error_tile(message: str, size: tuple[int, int] = TILE) -> Image.Image:

@@ -1,6 +1,7 @@
 """The paper's table, per file and in all: what ``src.eval`` computes.
 
-:func:`evaluate_file` corrupts one photo at the corruption size, decodes it once and scores every method at
+:func:`evaluate_file` corrupts one photo at the corruption size and :func:`score_file` scores a corrupted
+file (made here, or read from a ``src.corrupt`` folder): it decodes it once and scores every method at
 every scale (outputs and ground truth bicubic-downscaled, as the paper's 1024x512 and 512x256 benchmarks were
 made): ``pillow`` (what a standard decoder shows), ``robust`` (the robust decode, clipped), ``sca_<method>``
 (the presets of ``src.sca.presets``), ``thumbnail`` (the header thumbnail upsampled) and ``model`` (the
@@ -30,10 +31,18 @@ from src.utils.seeds import derive_seed
 
 log = logging.getLogger(__name__)
 
-__all__ = ["csv_text", "eval_seed", "evaluate_file", "markdown_table", "pillow_view"]
+__all__ = [
+    "csv_text",
+    "eval_seed",
+    "evaluate_file",
+    "markdown_table",
+    "pillow_view",
+    "score_file",
+    "spread_lines",
+]
 
-CSV_FIELDS = ("image", "ber", "seed", "scale", "width", "height", "method", "psnr_y", "ssim_y",
-              "ssim_y_paper", "psnr_rgb", "ssim_rgb", "psnrb_y", "flips")  # fmt: skip
+CSV_FIELDS = ("image", "ber", "seed", "scale", "factor", "width", "height", "method", "psnr_y", "ssim_y",
+              "ssim_y_paper", "psnr_rgb", "ssim_rgb", "psnrb_y", "flips", "damaged")  # fmt: skip
 PSNR_CAP = 100.0  # dB: an exact restoration counts as 100 dB in the means (as src.metrics.tensor does)
 
 
@@ -60,28 +69,30 @@ def _model_result(
     return sca_stage(decoded, model_sca)
 
 
-def evaluate_file(
-    photo: np.ndarray,
-    corruptor: Any,
+def score_file(
+    data: bytes,
+    gt_full: np.ndarray,
     seed: int,
+    flips: int,
+    damaged: bool,
     decoder_options: Mapping[str, Any],
     sca_methods: Sequence[str],
     scales: Sequence[Size],
+    factors: Sequence[float],
     restorer: Restorer | None = None,
     model_decoder: Mapping[str, Any] | None = None,
     model_sca: Mapping[str, Any] | None = None,
-) -> tuple[list[dict[str, Any]], dict[str, np.ndarray], int]:
-    """Score every method on one corrupted version of ``photo`` (uint8 at the corruption size).
+) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    """Score every method on the corrupted JPEG ``data`` against uint8 (H, W, 3) ``gt_full`` (the decoded
+    clean file) at every size of ``scales`` (= ``factors`` of the file's size; both listed in the rows).
 
+    ``seed`` / ``flips`` / ``damaged`` (bytes differ from the clean file) are written into the rows.
     ``decoder_options``: the decode the rows are made from; ``sca_methods``: the SCA rows (code presets).
     ``restorer``: the model row, its input made with ``model_decoder`` / ``model_sca`` (default: the rows'
-    decoder, SCA ``dc_thumb``). Returns (rows without image / BER fields, outputs at the smallest scale for
-    the side-by-side picture, number of flipped bits)."""
-    sample = corruptor.corrupt(photo, seed)
-    data = sample.corrupted_jpeg
+    decoder, SCA ``dc_thumb``). Returns (rows without image / BER fields, every method's output and ``gt``
+    at the largest scale, for the pictures)."""
     decoded = decode(data, **dict(decoder_options))
     full = (decoded.width, decoded.height)
-    gt_full = decode_jpeg_rgb(sample.clean_jpeg)
     outputs: dict[str, np.ndarray] = {"pillow": pillow_view(data, full), "robust": decoded.to_rgb(clip=True)}
     sca = {m: sca_stage(decoded, sca_preset(m)) for m in sca_methods}
     outputs.update({f"sca_{m}": r.sca8 for m, r in sca.items()})
@@ -92,8 +103,9 @@ def evaluate_file(
         model_sca = sca_preset("dc_thumb") if model_sca is None else model_sca
         model = _model_result(data, decoded, sca, decoder_options, model_decoder, model_sca)
     rows: list[dict[str, Any]] = []
-    smallest: dict[str, np.ndarray] = {}
-    for w, h in scales:
+    native: dict[str, np.ndarray] = {}
+    largest = max(scales, key=lambda s: s[0] * s[1])
+    for (w, h), factor in zip(scales, factors, strict=True):
         size = (w, h)
         gt = resize_uint8(gt_full, size)
         scaled = {name: resize_uint8(img, size) for name, img in outputs.items()}
@@ -102,32 +114,71 @@ def evaluate_file(
         if restorer is not None and model is not None:
             scaled["model"] = restorer.run(model_input(model, size))
         for name, img in scaled.items():
-            rows.append({"seed": seed, "scale": f"{w}x{h}", "width": w, "height": h, "method": name,
-                         "flips": sample.n_flips, **all_metrics(img, gt)})  # fmt: skip
-        if (w, h) == min(scales, key=lambda s: s[0] * s[1]):
-            smallest = {**scaled, "gt": gt}
-    return rows, smallest, sample.n_flips
+            rows.append({"seed": seed, "scale": f"{w}x{h}", "factor": float(factor), "width": w, "height": h,
+                         "method": name, "flips": flips, "damaged": int(bool(damaged)),
+                         **all_metrics(img, gt)})  # fmt: skip
+        if size == largest:
+            native = {**scaled, "gt": gt}
+    return rows, native
+
+
+def evaluate_file(
+    photo: np.ndarray,
+    corruptor: Any,
+    seed: int,
+    decoder_options: Mapping[str, Any],
+    sca_methods: Sequence[str],
+    scales: Sequence[Size],
+    restorer: Restorer | None = None,
+    model_decoder: Mapping[str, Any] | None = None,
+    model_sca: Mapping[str, Any] | None = None,
+    factors: Sequence[float] | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, np.ndarray], int]:
+    """Corrupt ``photo`` (uint8 at the corruption size) with ``corruptor`` and ``seed``, then
+    :func:`score_file` at the sizes ``scales`` (``factors``: their factors of the corruption size, for the
+    rows; default: width ratios). Returns (rows, outputs at the largest scale, number of flipped bits)."""
+    sample = corruptor.corrupt(photo, seed)
+    gt_full = decode_jpeg_rgb(sample.clean_jpeg)
+    if factors is None:
+        factors = [w / gt_full.shape[1] for w, _h in scales]
+    damaged = sample.n_flips > 0 or sample.differing_bytes() > 0
+    rows, native = score_file(sample.corrupted_jpeg, gt_full, seed, sample.n_flips, damaged, decoder_options,
+                              sca_methods, scales, factors, restorer, model_decoder, model_sca)  # fmt: skip
+    return rows, native, sample.n_flips
+
+
+def _column_label(rows: list[dict[str, Any]], factor: float) -> str:
+    """``WxH`` when every row of ``factor`` has that size, else ``x<factor>`` (files of several sizes)."""
+    sizes = {r["scale"] for r in rows if r["factor"] == factor}
+    return next(iter(sizes)) if len(sizes) == 1 else f"x{factor:g} (sizes vary)"
 
 
 def markdown_table(
-    rows: list[dict[str, Any]], bers: Sequence[float], scales: Sequence[tuple[int, int]]
+    rows: list[dict[str, Any]], bers: Sequence[float], factors: Sequence[float], scored: str | None = None
 ) -> str:
-    """Per-image means by BER, method and scale: Y-PSNR / Y-SSIM (paper protocol) and RGB PSNR / SSIM.
+    """Per-image means by BER, method and scale (``factors`` of each file's size; the rows' ``factor``):
+    Y-PSNR / Y-SSIM (paper protocol) and RGB PSNR / SSIM. ``scored``: a line saying what was scored (which
+    split, holdout or folder), printed under the title.
 
-    Files that drew no bit flip (possible for small files at low BER) are left out of the means, so every
-    method is averaged over the same corrupted files; a per-image PSNR of inf counts as ``PSNR_CAP``.
+    Files whose bytes the corruption left intact (rows with ``damaged`` 0; older rows: no bit flip) are left
+    out of the means, so every method is averaged over the same damaged files; a per-image PSNR of inf counts
+    as ``PSNR_CAP``.
     """
-    corrupted = [r for r in rows if int(r.get("flips", 1)) > 0]
+
+    def is_damaged(r: dict[str, Any]) -> bool:
+        return bool(int(r["damaged"])) if "damaged" in r else int(r.get("flips", 1)) > 0
+
+    corrupted = [r for r in rows if is_damaged(r)]
     n_clean = len({(r["image"], r["seed"], r["ber"]) for r in rows}) - len(
         {(r["image"], r["seed"], r["ber"]) for r in corrupted}
     )
-    groups: dict[tuple[float, str, int], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    groups: dict[tuple[float, str, float], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     methods: list[str] = []
     for r in corrupted:
         if r["method"] not in methods:
             methods.append(r["method"])
         for key in ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb"):
-            groups[(r["ber"], r["method"], r["width"])][key].append(r[key])
+            groups[(r["ber"], r["method"], r["factor"])][key].append(r[key])
 
     def mean(values: list[float]) -> float:
         return float(np.mean(np.minimum(np.asarray(values, dtype=np.float64), PSNR_CAP)))
@@ -135,27 +186,49 @@ def markdown_table(
     per_ber = defaultdict(set)
     for r in corrupted:
         per_ber[r["ber"]].add((r["image"], r["seed"]))
-    lines = [
-        "# Restoration of bitstream-corrupted JPEGs",
-        "",
-        f"Corrupted files per BER: {', '.join(f'{b:g}: {len(per_ber[b])}' for b in bers)} ({n_clean} "
-        "file(s) that drew no bit flip left out). "
+    labels = [_column_label(rows, f) for f in factors]
+    lines = ["# Restoration of bitstream-corrupted JPEGs", ""]
+    if scored:
+        lines += [f"Scored: {scored}", ""]
+    lines.append(
+        f"Damaged files per BER: {', '.join(f'{b:g}: {len(per_ber[b])}' for b in bers)} ({n_clean} "
+        "file(s) the corruption left intact left out). "
         "Per-image means. Y = BT.601 studio luma of uint8 RGB (the paper's protocol: rounded, peak 255, no "
-        f"border crop); SSIM = 2-D Gaussian (sigma 1.5); a PSNR of inf counts as {PSNR_CAP:g} dB.",
-    ]
+        f"border crop); SSIM = 2-D Gaussian (sigma 1.5); a PSNR of inf counts as {PSNR_CAP:g} dB."
+    )
     for title, (a, b) in (("Y-PSNR (dB) / Y-SSIM", ("psnr_y", "ssim_y")),
                           ("RGB PSNR (dB) / RGB SSIM", ("psnr_rgb", "ssim_rgb"))):  # fmt: skip
         for ber in bers:
             lines += ["", f"## BER {ber:g}: {title}", ""]
-            lines.append("| method | " + " | ".join(f"{w}x{h}" for w, h in scales) + " |")
-            lines.append("|---|" + "---|" * len(scales))
+            lines.append("| method | " + " | ".join(labels) + " |")
+            lines.append("|---|" + "---|" * len(factors))
             for m in methods:
                 cells = []
-                for w, _h in scales:
-                    g = groups.get((ber, m, w))
+                for f in factors:
+                    g = groups.get((ber, m, f))
                     cells.append(f"{mean(g[a]):.2f} / {mean(g[b]):.4f}" if g else "-")
                 lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    lines += spread_lines(corrupted, bers, factors[0], labels[0], methods)
     return "\n".join(lines) + "\n"
+
+
+def spread_lines(
+    rows: list[dict[str, Any]], bers: Sequence[float], factor: float, label: str, methods: Sequence[str]
+) -> list[str]:
+    """Markdown lines: per BER and method, the Y-PSNR mean, 10th percentile and worst file (its name and
+    seed) at the scale ``factor`` (headed ``label``): a mean alone hides the files a method breaks."""
+    lines = ["", f"## Y-PSNR (dB) spread at {label}: mean / 10th percentile / worst file", ""]
+    lines += ["| BER | method | mean | p10 | worst | worst file |", "|---|---|---|---|---|---|"]
+    for ber in bers:
+        for m in methods:
+            sel = [r for r in rows if r["ber"] == ber and r["method"] == m and r["factor"] == factor]
+            if not sel:
+                continue
+            values = np.minimum(np.asarray([r["psnr_y"] for r in sel], dtype=np.float64), PSNR_CAP)
+            worst = sel[int(np.argmin(values))]
+            lines.append(f"| {ber:g} | {m} | {values.mean():.2f} | {np.percentile(values, 10):.2f} | "
+                         f"{values.min():.2f} | {worst['image']} (seed {worst['seed']}) |")  # fmt: skip
+    return lines
 
 
 def csv_text(rows: list[dict[str, Any]]) -> str:

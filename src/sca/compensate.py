@@ -19,6 +19,7 @@ from src.sca.errors import SCAError
 from src.sca.evidence import stream_damaged
 from src.sca.fill import fill_holes
 from src.sca.refit import RefitParams, extend_into_gaps, judge_garbage, place_segments, refit_offsets
+from src.sca.restart import restart_layout, uses_restarts
 from src.sca.segment import SegmentParams, comp_vector, segment_stream
 from src.sca.thumb_check import RECHECK_NCC, as_thumbnail, check_against
 from src.sca.thumbnail import decode_thumbnail, thumbnail_reference
@@ -37,6 +38,7 @@ _OTHER_OPTIONS = {
     "first_row",
     "revisit_shifts",
     "check_thumbnail",
+    "restarts",
 }
 
 
@@ -95,8 +97,9 @@ def compensate(
     ``refit``, ``detect_garbage`` and ``end_check`` (bools, default True: see ``_segment_consistent``)
     for ablations; ``check_thumbnail`` (default True): ``dc_thumb`` first checks the thumbnail against a
     ``dc`` result and aligns it (``src.sca.thumb_check``), or refuses it and returns that ``dc`` result.
-    The thumbnail is expected in the image's stored orientation; one in the display orientation (or any
-    of the 8 EXIF orientations) is detected and turned back.
+    ``restarts`` (default True): a scan with restart markers is compensated interval by interval
+    (``src.sca.restart``). The thumbnail is expected in the image's stored orientation; one in the display
+    orientation (or any of the 8 EXIF orientations) is detected and turned back.
     """
     if method not in SCA_METHODS:
         raise SCAError(f"unknown SCA method {method!r}; choose one of {SCA_METHODS}")
@@ -126,9 +129,18 @@ def compensate(
     if method == "dc_thumb":
         if thumbnail is None:
             thumbnail = decode_thumbnail(getattr(decoded, "thumbnail", None))
+        if thumbnail is not None:
+            thumbnail = as_thumbnail(thumbnail)
+    if not stream_damaged(decoded):
+        # do no harm: without decoder evidence of damage the decode is the answer (see src.sca.evidence)
+        out = compensate(decoded, None, "none", upsample=upsample)
+        out.method = "dc" if method == "dc_thumb" and thumbnail is None else method
+        out.mcu_source = np.arange(n, dtype=np.int64)
+        out.mcu_offsets = np.zeros((n, len(planes)), np.float32)
+        return out
+    if method == "dc_thumb":
         # --- thumbnail check (src.sca.thumb_check): align it to a dc result, or refuse it for that result
         if thumbnail is not None and other.get("check_thumbnail", True):
-            thumbnail = as_thumbnail(thumbnail)
             base = compensate(decoded, None, "dc", **options)
             fit = check_against(thumbnail, base, decoded)
             if not fit.ok:
@@ -145,16 +157,22 @@ def compensate(
             thumb = thumbnail_reference(
                 np.asarray(thumbnail), planes, int(decoded.width), int(decoded.height), rows, cols
             )
-    if not stream_damaged(decoded):
-        # do no harm: without decoder evidence of damage the decode is the answer (see src.sca.evidence)
-        out = compensate(decoded, None, "none", upsample=upsample)
-        out.method = method
-        out.mcu_source = np.arange(n, dtype=np.int64)
-        out.mcu_offsets = np.zeros((n, len(planes)), np.float32)
-        return out
     ncomp = len(planes)
     steps = _steps(decoded, ncomp)
     feats = mcu_features(planes, rows, cols, getattr(decoded, "dc", None), steps)
+    # --- restart intervals (src.sca.restart): each interval is its own segment, damaged ends filled
+    if other.get("restarts", True) and uses_restarts(decoded):
+        src, off_at, hole = restart_layout(decoded, feats, thumb, ref_p)
+        rgb8 = render_uint8(
+            decoded, feats, src, off_at, hole, thumb, upsample, ref_p.fill_gain, ref_p.fill_clamp
+        )
+        whole = [Segment(0, n, 0, tuple(0.0 for _ in planes))]
+        garbage = _garbage_runs(np.zeros((0, 2), np.int64), src, hole)
+        trust = _trust_image(~hole.reshape(rows, cols), decoded)
+        return Compensated(
+            _finish(rgb8), trust, whole, garbage, method, np.where(hole, -1, src), off_at, rgb8, fit
+        )
+    # --- end of restart intervals
     if other.get("end_check", True):
         segs, offs, garb = _segment_consistent(feats, status, cols, steps, thumb, seg_p)
     else:

@@ -181,18 +181,21 @@ def encode_png(
     exif: bytes | None = None,
     icc_profile: bytes | None = None,
     text: dict[str, str] | None = None,
+    dpi: tuple[float, float] | None = None,
 ) -> bytes:
     """PNG bytes of uint8 (H, W, 3) RGB (or (H, W) grey). ``compress_level`` 0..9 (zlib; 1 is fast).
 
     ``exif``: an EXIF block (TIFF bytes, with or without the JPEG APP1 ``Exif\\0\\0`` prefix) stored as the
     ``eXIf`` chunk; ``icc_profile``: an ICC profile stored as the ``iCCP`` chunk; ``text``: ``iTXt`` chunks
-    (UTF-8 key -> value)."""
+    (UTF-8 key -> value); ``dpi``: (x, y) dots per inch, stored as the ``pHYs`` chunk."""
     buf = io.BytesIO()
     options: dict = {"compress_level": compress_level}
     if exif:
         options["exif"] = exif
     if icc_profile:
         options["icc_profile"] = icc_profile
+    if dpi:
+        options["dpi"] = dpi
     if text:
         from PIL import PngImagePlugin
 
@@ -215,5 +218,5 @@ def write_png(
     """Write uint8 (H, W, 3) ``rgb`` as a PNG file atomically (parent folders created). Returns the path.
 
     ``overwrite=False``: :class:`FileExistsError` when ``path`` exists (nothing written). ``metadata``: the
-    ``exif`` / ``icc_profile`` / ``text`` of :func:`encode_png`."""
+    ``exif`` / ``icc_profile`` / ``text`` / ``dpi`` of :func:`encode_png`."""
     return atomic_write_bytes(path, encode_png(rgb, compress_level, **metadata), overwrite=overwrite)

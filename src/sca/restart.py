@@ -1,0 +1,122 @@
+"""SCA for files with restart markers (DRI): every restart interval is its own segment.
+
+An RST marker resets the DC predictors and tells the decoder where interval j starts (MCU j * DRI), so a
+bit error cannot shift or offset anything past the end of its interval. Inside a damaged interval the
+decoded MCUs are right up to the hit, then garbage, then (when the garbage decoded to fewer MCUs than
+the data held) the rest of the interval's content shifted and offset, and the decoder fills what it ran
+out of data for (``MCU_LOST``). So:
+
+- an interval without any decoder event is trusted as decoded (offset 0, no shift);
+- in a damaged interval (an MCU with ``MCU_RESYNC``, ``MCU_ERROR`` or ``MCU_LOST``, or skipped bits), the
+  MCUs from :data:`BACK` before the first event to the end of the interval are untrusted and filled (the
+  hit precedes the first error the decoder notices by a few MCUs: Huffman codes decode garbage silently
+  for 3-5 MCUs); with a thumbnail, the MCUs of damaged intervals before that point are also judged
+  against it (``src.sca.refit.judge_garbage``), and the tail of any interval that sits at a DC offset from
+  the thumbnail is filled too (:func:`silent_hits`: a hit the decoder did not notice);
+- the fill (:func:`src.sca.fill.fill_holes`: the thumbnail, or interpolation, with the level of the
+  trusted neighbours spread in by push-pull) blends the end of each damaged interval into what follows.
+
+numpy only (the fill and garbage judgement are SCA's own).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from src.sca.refit import RefitParams, judge_garbage
+from src.sca.segment import comp_vector
+
+MCU_RESYNC, MCU_LOST, MCU_ERROR = 1, 2, 8  # src.jpeg's MCU status flags (src.jpeg.entropy)
+#: MCUs before the first decoder event of an interval that are untrusted too (where the hit may lie)
+BACK = 4
+#: a silent hit's offset tail: at least this many MCUs, this share of them off the thumbnail, and in an
+#: interval without decoder events this factor on the threshold (see :func:`silent_hits`; real camera
+#: thumbnails disagree with their image by several robust sigmas in places, while a hit's DC offset is
+#: tens of them: at 1.5 twelve camera files lost up to 10 dB to false tails, at 5 none)
+MIN_TAIL = 2
+TAIL_SHARE = 0.8
+QUIET_FACTOR = 5.0
+
+
+def uses_restarts(decoded) -> bool:
+    """The scan has restart markers (DRI > 0) that the decoder resynchronised on."""
+    return int(getattr(decoded, "restart_interval", 0) or 0) > 0
+
+
+def damaged_intervals(decoded) -> list[tuple[int, int, int]]:
+    """[(start, end, first_event)] raster MCU ranges [start, end) of the restart intervals holding a decoder
+    event (resync, error, lost MCU or skipped bits), with the first such MCU."""
+    ri = int(decoded.restart_interval)
+    status = np.asarray(decoded.mcu_status, np.uint8).reshape(-1)
+    skipped = np.asarray(getattr(decoded, "mcu_skipped_bits", np.zeros_like(status))).reshape(-1)
+    bad = ((status & (MCU_RESYNC | MCU_LOST | MCU_ERROR)) != 0) | (skipped > 0)
+    n = status.size
+    out = []
+    for m0 in np.unique(np.flatnonzero(bad) // ri * ri):
+        m0 = int(m0)
+        m1 = min(m0 + ri, n)
+        out.append((m0, m1, m0 + int(np.argmax(bad[m0:m1]))))
+    return out
+
+
+def restart_layout(
+    decoded, feats, thumb=None, params: RefitParams | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(src, off_at, hole) for :func:`src.sca.compensate.render_uint8`: every output MCU shows its own decoded
+    MCU with no offset (int64 (N,), float32 (N, ncomp)); ``hole`` bool (N,): the MCUs to fill (see the
+    module docstring). feats: ``McuFeatures`` of the decoded planes; thumb: a ``ThumbReference`` or None."""
+    status = np.asarray(decoded.mcu_status, np.uint8).reshape(-1)
+    n = status.size
+    src = np.arange(n, dtype=np.int64)
+    off_at = np.zeros((n, len(decoded.planes)), np.float32)
+    hole = (status & MCU_LOST) != 0
+    near = np.zeros(n, bool)
+    for m0, m1, first in damaged_intervals(decoded):
+        hole[max(m0, first - BACK) : m1] = True
+        near[m0:m1] = True
+    if thumb is not None:
+        p = params or RefitParams()
+        if near.any():
+            hole |= judge_garbage(feats, src, off_at, int(decoded.mcu_cols), thumb, p, near) & near
+        hole |= silent_hits(feats, thumb, int(decoded.restart_interval), near, p)
+    return src, off_at, hole
+
+
+def silent_hits(feats, thumb, ri: int, damaged: np.ndarray, p: RefitParams) -> np.ndarray:
+    """bool (N,): the tails of restart intervals that carry a DC offset against the thumbnail (a hit the
+    decoder did not notice: DC offsets persist to the end of the interval).
+
+    Per MCU and component: z = the median over the component's blocks of (block mean - thumbnail block
+    mean) / (``thumb_floor`` + ``thumb_k`` * thumbnail variation), a signed residual, centred on its median
+    over the image and divided by its spread there (robust: 1.4826 MAD, at least 1). A tail [k, end) of
+    at least :data:`MIN_TAIL` MCUs is an offset when z at k and at least :data:`TAIL_SHARE` of the tail's
+    z lie beyond ``garbage_thumb_near`` on one side, in one component (in an interval without decoder
+    events, beyond :data:`QUIET_FACTOR` times that: the evidence must be stronger where the decoder saw
+    nothing). One MCU that differs from the blurry thumbnail (a sharp detail) is no tail."""
+    ncomp = int(feats.m_comp.max()) + 1
+    sig = comp_vector(p.thumb_floor, ncomp)[feats.m_comp][None, :] + p.thumb_k * thumb.sigma[:, feats.m_comp]
+    r = (feats.means - thumb.means) / sig
+    z = np.stack([np.median(r[:, feats.m_comp == c], axis=1) for c in range(ncomp)], 1)  # (N, ncomp)
+    # calibrated on the whole image: a thumbnail that disagrees everywhere (its own tone curve, a slight
+    # misalignment) raises the bar instead of flagging every interval
+    z = z - np.median(z, axis=0)
+    z = z / np.maximum(1.4826 * np.median(np.abs(z), axis=0), 1.0)
+    n = z.shape[0]
+    limit = np.where(damaged, p.garbage_thumb_near, QUIET_FACTOR * p.garbage_thumb_near)[:, None]
+    pos, neg = z > limit, z < -limit
+    out = np.zeros(n, bool)
+    for m0 in range(0, n, ri):
+        m1 = min(m0 + ri, n)
+        if m1 - m0 < MIN_TAIL:
+            continue
+        for sign in (pos[m0:m1], neg[m0:m1]):
+            if not sign.any():
+                continue
+            # share of the tail [k, end) beyond the limit, per component
+            tail = np.cumsum(sign[::-1], axis=0)[::-1] / np.arange(m1 - m0, 0, -1)[:, None]
+            ok = sign & (tail >= TAIL_SHARE)
+            ok[m1 - m0 - MIN_TAIL + 1 :] = False
+            if ok.any():
+                k = int(np.flatnonzero(ok.any(axis=1))[0])
+                out[m0 + k : m1] = True
+    return out
