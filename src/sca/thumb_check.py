@@ -63,7 +63,8 @@ class ThumbFit:
     the oriented thumbnail as flat bars. affine: (ax, ay, bx, by): image position x / W maps to oriented,
     cropped thumbnail position ``ax * x / W + bx`` (of its width; y alike). ncc: the fit's correlation;
     coverage: share of the image the thumbnail covers. reason: one line saying what was found (or why the
-    thumbnail was refused).
+    thumbnail was refused). as_stored: the correlation of the thumbnail as stored on the same reference
+    (the alternative to an alignment).
     """
 
     ok: bool
@@ -75,6 +76,8 @@ class ThumbFit:
     coverage: float = 0.0
     reason: str = ""
     scores: dict[int, float] = field(default_factory=dict, repr=False)
+    #: correlation of the thumbnail as stored (no orientation, bars or map) on the same reference
+    as_stored: float = -1.0
 
     @property
     def identity(self) -> bool:
@@ -379,8 +382,9 @@ def fit_thumbnail(
         chosen = (ncc0, *given[1:])
     ncc, cover, o, bars, p, crop_rgb = chosen
     fit = ThumbFit(
-        False, None, o, tuple(int(v) for v in bars), tuple(float(v) for v in p), ncc, cover, "", scores
-    )
+        False, None, o, tuple(int(v) for v in bars), tuple(float(v) for v in p), ncc, cover, "", scores,
+        float(ncc0) if cover0 >= min_coverage else -1.0,
+    )  # fmt: skip
     what = _describe(fit, thumbnail.shape)
     trusted = float(weight.mean())
     if (ncc < min_ncc or cover < min_coverage) and trusted < MIN_TRUSTED:
