@@ -96,7 +96,9 @@ def compensate(
     options: tunables of :class:`SegmentParams` / :class:`RefitParams`, ``upsample`` ("fancy" or "nearest"),
     ``refit``, ``detect_garbage`` and ``end_check`` (bools, default True: see ``_segment_consistent``)
     for ablations; ``check_thumbnail`` (default True): ``dc_thumb`` first checks the thumbnail against a
-    ``dc`` result and aligns it (``src.sca.thumb_check``), or refuses it and returns that ``dc`` result.
+    ``dc`` result and aligns it (``src.sca.thumb_check``), or refuses it and returns that ``dc`` result;
+    an alignment other than the identity is judged on the results it and the thumbnail as stored give
+    (``_judge_alignment``: the ``dc`` reference can be misplaced where the fit was decided).
     ``restarts`` (default True): a scan with restart markers is compensated interval by interval
     (``src.sca.restart``). The thumbnail is expected in the image's stored orientation; one in the display
     orientation (or any of the 8 EXIF orientations) is detected and turned back.

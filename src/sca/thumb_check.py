@@ -43,8 +43,9 @@ MIN_COVERAGE = 0.97
 MIN_TRUSTED = 0.5
 #: orientations scoring within this of the best are decided by preference (as stored, then the EXIF one)
 TIE = 0.02
-#: a fit (other than the identity) below this correlation is checked again on the result it gave (SCA with
-#: the thumbnail), a better reference than the self-only result
+#: a fit (other than the identity) below this correlation is replaced by its refit on the result it gave
+#: (SCA with the thumbnail), a better reference than the self-only result, when that scores better; every
+#: such fit is also weighed against the thumbnail as stored on its own result (src.sca.compensate)
 RECHECK_NCC = 0.9
 #: a fit whose image edges land within this many thumbnail pixels of the thumbnail's uses it unresampled
 IDENTITY_PX = 0.75
