@@ -115,13 +115,17 @@ def test_a_thumbnail_of_only_part_of_the_image_is_refused(astronaut):
     assert not fit.ok and fit.thumbnail is None and fit.reason.startswith("thumbnail refused")
 
 
-@pytest.mark.parametrize("name, seed", [("rocket", 3), ("coffee", 7)])
-def test_the_files_own_thumbnail_is_not_misaligned_by_a_misplaced_dc_reference(name, seed):
+@pytest.mark.parametrize(
+    "name, seed, size, ber",
+    [("rocket", 3, (768, 512), 5e-5), ("coffee", 7, (768, 512), 5e-5), ("coffee", 1, (1024, 560), 1e-4)],
+)
+def test_the_files_own_thumbnail_is_not_misaligned_by_a_misplaced_dc_reference(name, seed, size, ber):
     """Files whose ``dc`` result misplaces segments by a few MCUs: the fit on it finds a small shift of the
-    (correct) thumbnail that scores well there; used, it pulls SCA's segments after it. Judged on the
-    results, the thumbnail as stored wins, and the check costs nothing against the unchecked use."""
-    img = resize_cover(bundled_photos([name])[name], (768, 512))
-    sample = Corruptor.from_preset("paper", ber=5e-5).corrupt(img, seed=seed)
+    (correct) thumbnail that scores well there (used, it pulls SCA's segments after it), or no fit at all
+    (coffee s1: refused as a mismatch). Judged on the results, the thumbnail as stored wins, and the check
+    costs nothing against the unchecked use."""
+    img = resize_cover(bundled_photos([name])[name], size)
+    sample = Corruptor.from_preset("paper", ber=ber).corrupt(img, seed=seed)
     bad = decode(sample.corrupted_jpeg)
     gt = decode(sample.clean_jpeg).to_rgb()
     thumb = decode_thumbnail(sample.thumbnail)

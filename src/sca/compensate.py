@@ -145,6 +145,14 @@ def compensate(
         if thumbnail is not None and other.get("check_thumbnail", True):
             base = compensate(decoded, None, "dc", **options)
             fit = check_against(thumbnail, base, decoded)
+            if not fit.ok and "does not match" in fit.reason:
+                # the mismatch may be the dc reference's (segments misplaced): the thumbnail as stored is
+                # judged once more on the result it gives, where it must fit, checked, as stored
+                stored = compensate(decoded, thumbnail, method, **{**options, "check_thumbnail": False})
+                on_stored = check_against(thumbnail, stored, decoded)
+                if on_stored.identity and on_stored.reason.startswith("thumbnail fits as stored"):
+                    on_stored.reason += f"; {fit.ncc:.2f} on the dc result, refused there"
+                    return dataclasses.replace(stored, thumbnail_fit=on_stored)
             if not fit.ok:
                 return dataclasses.replace(base, thumbnail_fit=fit)
             if not fit.identity:
