@@ -12,6 +12,8 @@ from src.corruption import Corruptor
 from src.jpeg import decode
 from src.sca import compensate
 from src.sca.thumb_check import find_bars, fit_thumbnail, from_display, luma, to_display
+from src.sca.thumbnail import decode_thumbnail
+from src.utils.images import resize_cover
 from src.utils.photos import bundled_photos
 
 
@@ -111,3 +113,27 @@ def test_a_thumbnail_of_only_part_of_the_image_is_refused(astronaut):
     part = resize(img[:, :384], 80, 107)  # the left half only
     fit = fit_thumbnail(part, luma(img))
     assert not fit.ok and fit.thumbnail is None and fit.reason.startswith("thumbnail refused")
+
+
+@pytest.mark.parametrize(
+    "name, seed, size, ber",
+    [("rocket", 3, (768, 512), 5e-5), ("coffee", 7, (768, 512), 5e-5), ("coffee", 1, (1024, 560), 1e-4)],
+)
+def test_the_files_own_thumbnail_is_not_misaligned_by_a_misplaced_dc_reference(name, seed, size, ber):
+    """Files whose ``dc`` result misplaces segments by a few MCUs: the fit on it finds a small shift of the
+    (correct) thumbnail that scores well there (used, it pulls SCA's segments after it), or no fit at all
+    (coffee s1: refused as a mismatch). Judged on the results, the thumbnail as stored wins, and the check
+    costs nothing against the unchecked use."""
+    img = resize_cover(bundled_photos([name])[name], size)
+    sample = Corruptor.from_preset("paper", ber=ber).corrupt(img, seed=seed)
+    bad = decode(sample.corrupted_jpeg)
+    gt = decode(sample.clean_jpeg).to_rgb()
+    thumb = decode_thumbnail(sample.thumbnail)
+    dc = y_psnr(compensate(bad, None, "dc").rgb * 255.0, gt)
+    result = compensate(bad, thumb, "dc_thumb")
+    got = y_psnr(result.rgb * 255.0, gt)
+    unchecked = y_psnr(compensate(bad, thumb, "dc_thumb", check_thumbnail=False).rgb * 255.0, gt)
+    fit = result.thumbnail_fit
+    assert fit.ok and fit.identity and result.method == "dc_thumb", fit.reason
+    assert got >= unchecked - 0.1, (got, unchecked, fit.reason)
+    assert got >= dc + 10.0, (got, dc)  # the dc reference was badly misplaced: the thumbnail matters here

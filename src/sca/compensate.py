@@ -96,7 +96,9 @@ def compensate(
     options: tunables of :class:`SegmentParams` / :class:`RefitParams`, ``upsample`` ("fancy" or "nearest"),
     ``refit``, ``detect_garbage`` and ``end_check`` (bools, default True: see ``_segment_consistent``)
     for ablations; ``check_thumbnail`` (default True): ``dc_thumb`` first checks the thumbnail against a
-    ``dc`` result and aligns it (``src.sca.thumb_check``), or refuses it and returns that ``dc`` result.
+    ``dc`` result and aligns it (``src.sca.thumb_check``), or refuses it and returns that ``dc`` result;
+    an alignment other than the identity is judged on the results it and the thumbnail as stored give
+    (``_judge_alignment``: the ``dc`` reference can be misplaced where the fit was decided).
     ``restarts`` (default True): a scan with restart markers is compensated interval by interval
     (``src.sca.restart``). The thumbnail is expected in the image's stored orientation; one in the display
     orientation (or any of the 8 EXIF orientations) is detected and turned back.
@@ -143,12 +145,21 @@ def compensate(
         if thumbnail is not None and other.get("check_thumbnail", True):
             base = compensate(decoded, None, "dc", **options)
             fit = check_against(thumbnail, base, decoded)
+            if not fit.ok and "does not match" in fit.reason:
+                # the mismatch may be the dc reference's (segments misplaced): the thumbnail as stored is
+                # judged once more on the result it gives, where it must fit, checked, as stored
+                stored = compensate(decoded, thumbnail, method, **{**options, "check_thumbnail": False})
+                on_stored = check_against(thumbnail, stored, decoded)
+                if on_stored.identity and on_stored.reason.startswith("thumbnail fits as stored"):
+                    on_stored.reason += f"; {fit.ncc:.2f} on the dc result, refused there"
+                    return dataclasses.replace(stored, thumbnail_fit=on_stored)
             if not fit.ok:
                 return dataclasses.replace(base, thumbnail_fit=fit)
-            if fit.ncc < RECHECK_NCC and not fit.identity:  # a poor reference: fit again on the better result
-                first = compensate(decoded, fit.thumbnail, method, **{**options, "check_thumbnail": False})
-                again = check_against(thumbnail, first, decoded)
-                fit = again if again.ok and again.ncc > fit.ncc else fit
+            if not fit.identity:
+                done = _judge_alignment(decoded, thumbnail, fit, method, options)
+                if isinstance(done, Compensated):
+                    return done
+                fit = done
             thumbnail = fit.thumbnail
         # --- end of the thumbnail check
         if thumbnail is None:
@@ -239,6 +250,32 @@ def compensate(
     return Compensated(
         rgb, trust, segments, garbage, method, source, off_at, rgb8 if rgb8.dtype == np.uint8 else None, fit
     )
+
+
+def _judge_alignment(decoded, thumbnail: np.ndarray, fit, method: str, options: dict):
+    """An alignment ``fit`` (not the identity) of ``thumbnail`` found on a ``dc`` result, judged on the
+    results it gives: the ``dc`` reference can be wrong where the fit is decided (segments misplaced by
+    SCA shift the content, and the search then fits that shift), and SCA with a thumbnail places segments
+    by it, so each hypothesis is scored by refitting the thumbnail on the result it gave: the thumbnail as
+    stored (the file's own, the simplest hypothesis) is kept when, on its own result, it fits as stored
+    at least as well as it fits the aligned result (costs two SCA passes, only when a fit is not the
+    identity). A fit
+    below ``RECHECK_NCC`` is replaced by its refit when that is better (a poor reference). Returns the
+    final :class:`Compensated` when it was computed here, else the fit to use."""
+    nocheck = {**options, "check_thumbnail": False}
+    aligned = compensate(decoded, fit.thumbnail, method, **nocheck)
+    again = check_against(thumbnail, aligned, decoded)
+    stored = compensate(decoded, thumbnail, method, **nocheck)
+    on_stored = check_against(thumbnail, stored, decoded)
+    if on_stored.ok and on_stored.identity and on_stored.ncc >= again.ncc:
+        on_stored.reason += (
+            f"; preferred over an alignment found on the dc result ({fit.ncc:.2f} there, the thumbnail "
+            f"as stored {fit.as_stored:.2f}; {again.ncc:.2f} on the aligned result)"
+        )
+        return dataclasses.replace(stored, thumbnail_fit=on_stored)
+    if fit.ncc < RECHECK_NCC and again.ok and again.ncc > fit.ncc:  # a poor reference: the refit is better
+        return again
+    return dataclasses.replace(aligned, thumbnail_fit=fit)
 
 
 def _cost_weights(p: RefitParams, ncomp: int):

@@ -43,8 +43,9 @@ MIN_COVERAGE = 0.97
 MIN_TRUSTED = 0.5
 #: orientations scoring within this of the best are decided by preference (as stored, then the EXIF one)
 TIE = 0.02
-#: a fit (other than the identity) below this correlation is checked again on the result it gave (SCA with
-#: the thumbnail), a better reference than the self-only result
+#: a fit (other than the identity) below this correlation is replaced by its refit on the result it gave
+#: (SCA with the thumbnail), a better reference than the self-only result, when that scores better; every
+#: such fit is also weighed against the thumbnail as stored on its own result (src.sca.compensate)
 RECHECK_NCC = 0.9
 #: a fit whose image edges land within this many thumbnail pixels of the thumbnail's uses it unresampled
 IDENTITY_PX = 0.75
@@ -63,7 +64,8 @@ class ThumbFit:
     the oriented thumbnail as flat bars. affine: (ax, ay, bx, by): image position x / W maps to oriented,
     cropped thumbnail position ``ax * x / W + bx`` (of its width; y alike). ncc: the fit's correlation;
     coverage: share of the image the thumbnail covers. reason: one line saying what was found (or why the
-    thumbnail was refused).
+    thumbnail was refused). as_stored: the correlation of the thumbnail as stored on the same reference
+    (the alternative to an alignment).
     """
 
     ok: bool
@@ -75,6 +77,8 @@ class ThumbFit:
     coverage: float = 0.0
     reason: str = ""
     scores: dict[int, float] = field(default_factory=dict, repr=False)
+    #: correlation of the thumbnail as stored (no orientation, bars or map) on the same reference
+    as_stored: float = -1.0
 
     @property
     def identity(self) -> bool:
@@ -379,8 +383,9 @@ def fit_thumbnail(
         chosen = (ncc0, *given[1:])
     ncc, cover, o, bars, p, crop_rgb = chosen
     fit = ThumbFit(
-        False, None, o, tuple(int(v) for v in bars), tuple(float(v) for v in p), ncc, cover, "", scores
-    )
+        False, None, o, tuple(int(v) for v in bars), tuple(float(v) for v in p), ncc, cover, "", scores,
+        float(ncc0) if cover0 >= min_coverage else -1.0,
+    )  # fmt: skip
     what = _describe(fit, thumbnail.shape)
     trusted = float(weight.mean())
     if (ncc < min_ncc or cover < min_coverage) and trusted < MIN_TRUSTED:
