@@ -23,7 +23,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from src.sca.segment import comp_bounds
+from src.sca.segment import comp_bounds, small_median
 from src.sca.tiles import McuFeatures
 
 DEBUG = False
@@ -34,17 +34,7 @@ def _row_medians_kernel(x, bounds, out):
     scratch = np.empty(x.shape[1])
     for r in range(x.shape[0]):
         for c in range(bounds.size - 1):
-            cnt = 0
-            for k in range(bounds[c], bounds[c + 1]):  # insertion sort of a few dozen values
-                v = x[r, k]
-                m = cnt
-                while m > 0 and scratch[m - 1] > v:
-                    scratch[m] = scratch[m - 1]
-                    m -= 1
-                scratch[m] = v
-                cnt += 1
-            h = cnt >> 1
-            out[r, c] = scratch[h] if cnt & 1 else 0.5 * (scratch[h - 1] + scratch[h])
+            out[r, c] = small_median(x[r, bounds[c] : bounds[c + 1]], scratch)
 
 
 def row_medians(x: np.ndarray, comp: np.ndarray, ncomp: int) -> np.ndarray:

@@ -284,11 +284,12 @@ def _add_obs(i, j, xt, xl, means, cb, cr, ok, B, tmean, has_t, cols, buf, cnt):
 
 
 @numba.njit(cache=True, nogil=True)
-def _column_median(buf, cnt, c, scratch):
-    """np.median(buf[:cnt, c]) (same value, mean of the middle two for even counts) by insertion sort into
-    ``scratch``: the columns hold a few dozen values, where this beats numba's copying select."""
+def small_median(values, scratch):
+    """np.median(values) of a 1-D array (same value, mean of the middle two for even counts) by insertion
+    sort into ``scratch`` (at least as long): for a few dozen values this beats numba's copying select."""
+    cnt = values.shape[0]
     for k in range(cnt):
-        v = buf[k, c]
+        v = values[k]
         m = k
         while m > 0 and scratch[m - 1] > v:
             scratch[m] = scratch[m - 1]
@@ -298,6 +299,12 @@ def _column_median(buf, cnt, c, scratch):
     if cnt & 1:
         return scratch[h]
     return (scratch[h - 1] + scratch[h]) / 2
+
+
+@numba.njit(cache=True, nogil=True)
+def _column_median(buf, cnt, c, scratch):
+    """np.median(buf[:cnt, c]) (see :func:`small_median`)."""
+    return small_median(buf[:cnt, c], scratch)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
