@@ -223,10 +223,7 @@ def idct_islow_plane(coef, nzk, dc, off, brows, bcols, q, out):
             x0 = bx * 8
             dq = max(-_DC_LIMIT, min(_DC_LIMIT, np.int64(dc[bi]))) * q[0]
             if nzk[bi] == 0:
-                v = np.float32(((dq + 4) >> 3) + 128)
-                for r in range(8):
-                    for c in range(8):
-                        out[y0 + r, x0 + c] = v
+                _flat_block(out, y0, x0, dq)
                 continue
             l1 = np.int64(0)
             for k in range(64):
@@ -263,6 +260,15 @@ def idct_islow_plane(coef, nzk, dc, off, brows, bcols, q, out):
                     out[y0 + r, x0 + c] = o[r * 8 + c]
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def _flat_block(out, y0, x0, dq):
+    """A DC-only block (dequantised DC ``dq``) -> its flat 8x8 samples at (y0, x0) of ``out`` (float32)."""
+    v = np.float32(((dq + 4) >> 3) + 128)
+    for r in range(8):
+        for c in range(8):
+            out[y0 + r, x0 + c] = v
+
+
 @nb.njit(cache=True, nogil=True)
 def _idct_islow_wide(coef, nzk, dc, off, brows, bcols, q, out):
     """``idct_islow_plane`` in scalar int64 arithmetic (any coefficients; the reference the int32 path
@@ -285,10 +291,7 @@ def _idct_islow_wide(coef, nzk, dc, off, brows, bcols, q, out):
             # DC clamped to +-2**20 quantiser steps (far beyond any 8-bit sample) so int64 cannot overflow
             dq = max(-_DC_LIMIT, min(_DC_LIMIT, np.int64(dc[bi]))) * q[0]
             if nzk[bi] == 0:
-                v = np.float32(((dq + 4) >> 3) + 128)
-                for r in range(8):
-                    for c in range(8):
-                        out[y0 + r, x0 + c] = v
+                _flat_block(out, y0, x0, dq)
                 continue
             # pass 1: columns -> ws (scaled by 2**PASS1_BITS)
             small = nzk[bi] < 128  # all coefficients in the top-left 4x4: columns 4..7 and rows 4..7 zero
