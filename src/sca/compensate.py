@@ -81,6 +81,12 @@ def _finish(rgb: np.ndarray) -> np.ndarray:
     return np.multiply(rgb, np.float32(1.0 / 255.0), dtype=np.float32)
 
 
+def _lazy(rgb8: np.ndarray) -> np.ndarray | None:
+    """None for a uint8 render (``Compensated.rgb`` is then made from ``rgb8`` when asked for), else the
+    float32 image in [0, 1] (:func:`_finish`)."""
+    return None if rgb8.dtype == np.uint8 else _finish(rgb8)
+
+
 def _steps(decoded, ncomp: int) -> np.ndarray:
     return np.array([float(np.asarray(q).reshape(-1)[0]) / 8.0 for q in decoded.qtables[:ncomp]], np.float64)
 
@@ -95,10 +101,12 @@ def compensate(
     (JPEG bytes from the header). Without any thumbnail ``dc_thumb`` runs as ``dc`` and says so in ``method``.
     options: tunables of :class:`SegmentParams` / :class:`RefitParams`, ``upsample`` ("fancy" or "nearest"),
     ``refit``, ``detect_garbage`` and ``end_check`` (bools, default True: see ``_segment_consistent``)
-    for ablations; ``check_thumbnail`` (default True): ``dc_thumb`` first checks the thumbnail against a
-    ``dc`` result and aligns it (``src.sca.thumb_check``), or refuses it and returns that ``dc`` result;
-    an alignment other than the identity is judged on the results it and the thumbnail as stored give
-    (``_judge_alignment``: the ``dc`` reference can be misplaced where the fit was decided).
+    for ablations; ``check_thumbnail`` (default True): ``dc_thumb`` checks the thumbnail as stored on the
+    result it gives and keeps that result when it fits there as stored (one pass: the usual case); else
+    the thumbnail is checked against a ``dc`` result and aligned (``src.sca.thumb_check``), or refused
+    and that ``dc`` result returned; an alignment other than the identity is judged on the results it
+    and the thumbnail as stored give (``_judge_alignment``: the ``dc`` reference can be misplaced where
+    the fit was decided).
     ``restarts`` (default True): a scan with restart markers is compensated interval by interval
     (``src.sca.restart``). The thumbnail is expected in the image's stored orientation; one in the display
     orientation (or any of the 8 EXIF orientations) is detected and turned back.
@@ -115,7 +123,7 @@ def compensate(
         trusted = (status & 2) == 0
         rgb8 = _planes_to_rgb(planes, decoded, upsample, clip=True)
         return Compensated(
-            _finish(rgb8),
+            _lazy(rgb8),
             _trust_image(trusted.reshape(rows, cols), decoded),
             [Segment(0, n, 0, tuple(0.0 for _ in planes))],
             [],
@@ -143,20 +151,20 @@ def compensate(
     if method == "dc_thumb":
         # --- thumbnail check (src.sca.thumb_check): align it to a dc result, or refuse it for that result
         if thumbnail is not None and other.get("check_thumbnail", True):
+            # the usual case first: the thumbnail as stored, checked on the result it gives. SCA moves
+            # whole MCUs and DC levels only, so content that fits there as stored (no orientation, bars
+            # or map found) is the thumbnail's; anything else is decided on a self-only dc reference
+            nocheck = {**options, "check_thumbnail": False}
+            stored = compensate(decoded, thumbnail, method, **nocheck)
+            on_stored = check_against(thumbnail, stored, decoded)
+            if on_stored.identity and on_stored.reason.startswith("thumbnail fits as stored"):
+                return dataclasses.replace(stored, thumbnail_fit=on_stored)
             base = compensate(decoded, None, "dc", **options)
             fit = check_against(thumbnail, base, decoded)
-            if not fit.ok and "does not match" in fit.reason:
-                # the mismatch may be the dc reference's (segments misplaced): the thumbnail as stored is
-                # judged once more on the result it gives, where it must fit, checked, as stored
-                stored = compensate(decoded, thumbnail, method, **{**options, "check_thumbnail": False})
-                on_stored = check_against(thumbnail, stored, decoded)
-                if on_stored.identity and on_stored.reason.startswith("thumbnail fits as stored"):
-                    on_stored.reason += f"; {fit.ncc:.2f} on the dc result, refused there"
-                    return dataclasses.replace(stored, thumbnail_fit=on_stored)
             if not fit.ok:
                 return dataclasses.replace(base, thumbnail_fit=fit)
             if not fit.identity:
-                done = _judge_alignment(decoded, thumbnail, fit, method, options)
+                done = _judge_alignment(decoded, thumbnail, fit, method, options, stored, on_stored)
                 if isinstance(done, Compensated):
                     return done
                 fit = done
@@ -181,7 +189,7 @@ def compensate(
         garbage = _garbage_runs(np.zeros((0, 2), np.int64), src, hole)
         trust = _trust_image(~hole.reshape(rows, cols), decoded)
         return Compensated(
-            _finish(rgb8), trust, whole, garbage, method, np.where(hole, -1, src), off_at, rgb8, fit
+            _lazy(rgb8), trust, whole, garbage, method, np.where(hole, -1, src), off_at, rgb8, fit
         )
     # --- end of restart intervals
     if other.get("end_check", True):
@@ -239,7 +247,7 @@ def compensate(
     else:
         hole = src < 0
     rgb8 = render_uint8(decoded, feats, src, off_at, hole, thumb, upsample, ref_p.fill_gain, ref_p.fill_clamp)
-    rgb = _finish(rgb8)
+    rgb = _lazy(rgb8)
     segments = [
         Segment(int(a), int(b), int(s), tuple(float(v) for v in o))
         for (a, b, s), o in zip(segs, offs, strict=True)
@@ -252,7 +260,7 @@ def compensate(
     )
 
 
-def _judge_alignment(decoded, thumbnail: np.ndarray, fit, method: str, options: dict):
+def _judge_alignment(decoded, thumbnail: np.ndarray, fit, method: str, options: dict, stored, on_stored):
     """An alignment ``fit`` (not the identity) of ``thumbnail`` found on a ``dc`` result, judged on the
     results it gives: the ``dc`` reference can be wrong where the fit is decided (segments misplaced by
     SCA shift the content, and the search then fits that shift), and SCA with a thumbnail places segments
@@ -261,12 +269,11 @@ def _judge_alignment(decoded, thumbnail: np.ndarray, fit, method: str, options: 
     at least as well as it fits the aligned result (costs two SCA passes, only when a fit is not the
     identity). A fit
     below ``RECHECK_NCC`` is replaced by its refit when that is better (a poor reference). Returns the
-    final :class:`Compensated` when it was computed here, else the fit to use."""
+    final :class:`Compensated` when it was computed here, else the fit to use. ``stored``: the result of
+    the thumbnail as stored, ``on_stored``: its check there (computed first by :func:`compensate`)."""
     nocheck = {**options, "check_thumbnail": False}
     aligned = compensate(decoded, fit.thumbnail, method, **nocheck)
     again = check_against(thumbnail, aligned, decoded)
-    stored = compensate(decoded, thumbnail, method, **nocheck)
-    on_stored = check_against(thumbnail, stored, decoded)
     if on_stored.ok and on_stored.identity and on_stored.ncc >= again.ncc:
         on_stored.reason += (
             f"; preferred over an alignment found on the dc result ({fit.ncc:.2f} there, the thumbnail "

@@ -27,7 +27,8 @@ class Segment(NamedTuple):
 class Compensated:
     """Output of :func:`src.sca.compensate`.
 
-    rgb: float32 (H, W, 3) in [0, 1]. trust: float32 (H, W) in [0, 1], 1 = content restored from the
+    rgb: float32 (H, W, 3) in [0, 1] (made from ``rgb8`` on first access when the method gave only that:
+    the 25 MB float image of a 2K frame costs ~10 ms and most callers use the 8-bit one). trust: float32 (H, W) in [0, 1], 1 = content restored from the
     bitstream, 0 = filled (thumbnail or interpolation). segments: the segmentation in decoded MCU
     indices. garbage: decoded raster MCU ranges [start, end) judged garbage. method: the method that
     made it (``dc`` when ``dc_thumb`` had no thumbnail).
@@ -40,7 +41,7 @@ class Compensated:
     and aligned it (``method`` is ``dc`` when it was refused; ``thumbnail_fit.reason`` says why).
     """
 
-    rgb: np.ndarray
+    _rgb: np.ndarray | None
     trust: np.ndarray
     segments: list[Segment] = field(default_factory=list)
     garbage: list[tuple[int, int]] = field(default_factory=list)
@@ -49,3 +50,14 @@ class Compensated:
     mcu_offsets: np.ndarray | None = None
     rgb8: np.ndarray | None = None
     thumbnail_fit: Any = None  # src.sca.thumb_check.ThumbFit: how the thumbnail was checked (dc_thumb)
+
+    def __post_init__(self) -> None:
+        if self._rgb is None and self.rgb8 is None:
+            raise ValueError("Compensated needs rgb or rgb8")
+
+    @property
+    def rgb(self) -> np.ndarray:
+        if self._rgb is None:
+            # one pass: cast to float32 and scale (the same float32 products as astype then *=)
+            self._rgb = np.multiply(self.rgb8, np.float32(1.0 / 255.0), dtype=np.float32)
+        return self._rgb
