@@ -436,3 +436,53 @@ def test_push_pull_fills_smoothly():
     assert np.array_equal(filled[known], ramp[known])
     assert np.abs(filled - ramp)[~known].max() < 12.0  # a membrane fill of a 10x15 hole in a ramp
     assert np.allclose(push_pull(np.full((8, 8), 3.0), np.eye(8, dtype=bool)), 3.0)
+
+
+def _model_cost_numpy(f, i, s, k, src, seg_of, off_at, cols, steps, w, tfl, tauk, trunc):
+    """The numpy formulation of ``src.sca.consistency._model_cost`` (the compiled kernel must equal it)."""
+    from src.sca.consistency import _jump_cost, _raw_jumps, row_medians
+
+    n = src.size
+    j = i - s
+    inside = (j >= 0) & (j < n)
+    i, j = i[inside], j[inside]
+    ja, jb = j - cols, j + cols
+    up = (ja >= 0) & (src[np.clip(ja, 0, n - 1)] >= 0) & (seg_of[np.clip(ja, 0, n - 1)] != k)
+    dn = (jb < n) & (src[np.clip(jb, 0, n - 1)] >= 0) & (seg_of[np.clip(jb, 0, n - 1)] != k)
+    if up.sum() + dn.sum() == 0:
+        return np.inf, None
+    ju = _raw_jumps(f, src[ja[up]], i[up])
+    jd = _raw_jumps(f, i[dn], src[jb[dn]])
+    ncomp = off_at.shape[1]
+    obs = np.concatenate(
+        [row_medians(ju, f.e_comp, ncomp) + off_at[ja[up]], off_at[jb[dn]] - row_medians(jd, f.e_comp, ncomp)]
+    )
+    o = np.round(np.median(obs, axis=0) / steps) * steps
+    cu = _jump_cost(ju, o[None, :] - off_at[ja[up]], f, src[ja[up]], w, tfl, tauk, trunc)
+    cd = _jump_cost(jd, off_at[jb[dn]] - o[None, :], f, i[dn], w, tfl, tauk, trunc)
+    return float(np.concatenate([cu, cd]).mean()), o
+
+
+def test_compiled_shift_cost_equals_its_numpy_formulation(street, monkeypatch):
+    """revisit_shifts' cost of a placement (one compiled pass) gives the numpy formulation's numbers bit
+    for bit, on every call SCA makes on heavily corrupted real photos."""
+    import src.sca.consistency as consistency
+
+    compiled = consistency._model_cost
+    calls = []
+
+    def both(*args):
+        got, want = compiled(*args), _model_cost_numpy(*args)
+        calls.append((got[0], want[0], got[1], want[1]))
+        return got
+
+    monkeypatch.setattr(consistency, "_model_cost", both)
+    corruptor = Corruptor(ber=3e-4)
+    for seed in range(3):
+        compensate(decode(corruptor.corrupt(street, seed).corrupted_jpeg), None, "dc")
+    assert len(calls) >= 10
+    for got, want, o_got, o_want in calls:
+        assert got == want or (np.isinf(got) and np.isinf(want))
+        assert (o_got is None) == (o_want is None)
+        if o_got is not None:
+            assert np.array_equal(o_got, o_want)

@@ -148,6 +148,8 @@ class RestorationDataModule(LightningDataModule):
         hflip, vflip: random training flips.
         thumb_source: header | input | none (see :class:`src.data.pipeline.PipelineSettings`).
         keep_corrupted: add ``corrupted`` (robust decode, clipped) to val / test batches (for image grids).
+        check_thumbnail: SCA checks the header thumbnail as restore does (default off: the simulator's
+            thumbnail is made from the photo and always fits; see ``src.data.pipeline.PipelineSettings``).
         batch_size: GLOBAL training batch size; each of the N processes loads batch_size / N.
         eval_batch_size: per-device val / test batch size (null = the per-device training batch size).
         num_workers, pin_memory, persistent_workers, multiprocessing_context: DataLoader settings
@@ -187,6 +189,7 @@ class RestorationDataModule(LightningDataModule):
         thumb_source: str = "header",
         thumb_long_side: int = 160,
         keep_corrupted: bool = True,
+        check_thumbnail: bool = False,
         batch_size: int = 4,
         eval_batch_size: int | None = None,
         num_workers: int = 0,
@@ -237,6 +240,7 @@ class RestorationDataModule(LightningDataModule):
             thumb_source=thumb_source,
             thumb_long_side=thumb_long_side,
             keep_corrupted=False,
+            check_thumbnail=bool(check_thumbnail),
         )
         self.keep_corrupted = keep_corrupted
         if int(batch_size) < 1:

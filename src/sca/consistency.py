@@ -23,7 +23,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from src.sca.segment import comp_bounds, small_median
+from src.sca.segment import comp_bounds, pairwise_sum, small_median
 from src.sca.tiles import McuFeatures
 
 DEBUG = False
@@ -181,15 +181,39 @@ def _raw_jumps(f: McuFeatures, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (top - bot) - 0.5 * ((bot - bot2) + (top2 - top)).astype(np.float64)
 
 
+@numba.njit(cache=True, nogil=True)
+def _jump_cost_kernel(jump, level, bounds, tex, w, tfl, tauk, trunc, out):
+    """out[k] = sum_c w[c] * min(mean_x |jump[k, x] - level[k, c]| / (tfl[c] + tauk[c] * tex[k, c]), trunc)
+    / sum(w), the mean over the columns x of component c (``bounds``) summed in order."""
+    ncomp = w.shape[0]
+    wsum = pairwise_sum(w)
+    for k in range(jump.shape[0]):
+        num = 0.0
+        for c in range(ncomp):
+            lo, hi = bounds[c], bounds[c + 1]
+            acc = 0.0
+            for x in range(lo, hi):
+                acc += abs(jump[k, x] - level[k, c])
+            u = acc / (hi - lo) / (tfl[c] + tauk[c] * tex[k, c])
+            num += w[c] * min(u, trunc)
+        out[k] = num / wsum
+
+
 def _jump_cost(jump: np.ndarray, level: np.ndarray, f: McuFeatures, a, w, tfl, tauk, trunc) -> np.ndarray:
-    """float64 (K,): truncated, texture-normalised mean |jump - level| (level (K, ncomp) or (ncomp,))."""
-    level = np.broadcast_to(level, (jump.shape[0], w.size))
-    num = np.zeros(jump.shape[0])
-    for c in range(w.size):
-        sel = f.e_comp == c
-        u = np.abs(jump[:, sel] - level[:, c : c + 1]).mean(axis=1) / (tfl[c] + tauk[c] * f.tex_bot[a, c])
-        num += w[c] * np.minimum(u, trunc)
-    return num / w.sum()
+    """float64 (K,): truncated, texture-normalised mean |jump - level| (level (K, ncomp) or (ncomp,))
+    over the edge pixels of each component, weighted over components by ``w`` (jump: (K, E), the
+    components' columns grouped as in ``f.e_comp``; the texture is that of the bottom edge of ``a``)."""
+    k = jump.shape[0]
+    level = np.ascontiguousarray(np.broadcast_to(level, (k, w.size)), np.float64)
+    out = np.empty(k)
+    if k:
+        tex = np.ascontiguousarray(f.tex_bot[a], np.float64)
+        _jump_cost_kernel(
+            np.ascontiguousarray(jump, np.float64), level, comp_bounds(f.e_comp, w.size), tex,
+            np.asarray(w, np.float64), np.asarray(tfl, np.float64), np.asarray(tauk, np.float64),
+            float(trunc), out,
+        )  # fmt: skip
+    return out
 
 
 def refine_first_row(
@@ -284,29 +308,91 @@ def refine_first_row(
     return segs2, offs2, g
 
 
+@numba.njit(cache=True, nogil=True)
+def _raw_jump_row(top, top2, bot, bot2, a, b, out):
+    """One row of :func:`_raw_jumps` (the same float32 / float64 steps)."""
+    for x in range(out.shape[0]):
+        d1 = top[b, x] - bot[a, x]
+        d2 = (bot[a, x] - bot2[a, x]) + (top2[b, x] - top[b, x])
+        out[x] = np.float64(d1) - 0.5 * np.float64(d2)
+
+
+@numba.njit(cache=True, nogil=True)
+def _model_cost_kernel(top, top2, bot, bot2, tex_bot, bounds, i, s, k, src, seg_of, off_at, cols, steps, w,
+                       tfl, tauk, trunc, o):  # fmt: skip
+    """:func:`_model_cost`'s numbers in one pass (no temporaries per call): returns the mean cost (inf
+    without neighbours) and writes the offsets to ``o``."""
+    n = src.shape[0]
+    ncomp = w.shape[0]
+    m = i.shape[0]
+    # the pairs (a above, b below) of the neighbours, above first then below, as in _model_cost
+    pa = np.empty(2 * m, np.int64)
+    pb = np.empty(2 * m, np.int64)
+    pj = np.empty(2 * m, np.int64)  # output position of the neighbour
+    nu = 0
+    for t in range(m):
+        j = i[t] - s
+        ja = j - cols
+        if 0 <= j < n and ja >= 0 and src[ja] >= 0 and seg_of[ja] != k:
+            pa[nu] = src[ja]
+            pb[nu] = i[t]
+            pj[nu] = ja
+            nu += 1
+    nd = nu
+    for t in range(m):
+        j = i[t] - s
+        jb = j + cols
+        if 0 <= j < n and jb < n and src[jb] >= 0 and seg_of[jb] != k:
+            pa[nd] = i[t]
+            pb[nd] = src[jb]
+            pj[nd] = jb
+            nd += 1
+    if nd == 0:
+        return np.inf
+    e = top.shape[1]
+    jumps = np.empty((nd, e))
+    obs = np.empty((ncomp, nd))
+    scratch = np.empty(e)
+    for r in range(nd):
+        _raw_jump_row(top, top2, bot, bot2, pa[r], pb[r], jumps[r])
+        for c in range(ncomp):
+            med = small_median(jumps[r, bounds[c] : bounds[c + 1]], scratch)
+            obs[c, r] = med + off_at[pj[r], c] if r < nu else off_at[pj[r], c] - med
+    for c in range(ncomp):
+        srt = np.sort(obs[c])
+        h = nd >> 1
+        med = srt[h] if nd & 1 else (srt[h - 1] + srt[h]) / 2
+        o[c] = np.rint(med / steps[c]) * steps[c]
+    wsum = pairwise_sum(w)
+    cost = np.empty(nd)
+    for r in range(nd):
+        num = 0.0
+        a = pa[r]
+        for c in range(ncomp):
+            lvl = o[c] - off_at[pj[r], c] if r < nu else off_at[pj[r], c] - o[c]
+            acc = 0.0
+            for x in range(bounds[c], bounds[c + 1]):
+                acc += abs(jumps[r, x] - lvl)
+            u = acc / (bounds[c + 1] - bounds[c]) / (tfl[c] + tauk[c] * tex_bot[a, c])
+            num += w[c] * min(u, trunc)
+        cost[r] = num / wsum
+    return pairwise_sum(cost) / nd
+
+
 def _model_cost(f: McuFeatures, i, s, k, src, seg_of, off_at, cols, steps, w, tfl, tauk, trunc):
     """(mean cost, offsets) of decoded MCUs ``i`` of segment k placed with shift ``s`` on the canvas: vertical
     continuity with the shown MCUs of other segments above and below them, the segment's offsets fitted as
-    the median of those jumps (whole DC steps); (inf, None) without any such neighbour."""
-    n = src.size
-    j = i - s
-    inside = (j >= 0) & (j < n)
-    i, j = i[inside], j[inside]
-    ja, jb = j - cols, j + cols
-    up = (ja >= 0) & (src[np.clip(ja, 0, n - 1)] >= 0) & (seg_of[np.clip(ja, 0, n - 1)] != k)
-    dn = (jb < n) & (src[np.clip(jb, 0, n - 1)] >= 0) & (seg_of[np.clip(jb, 0, n - 1)] != k)
-    if up.sum() + dn.sum() == 0:
-        return np.inf, None
-    ju = _raw_jumps(f, src[ja[up]], i[up])
-    jd = _raw_jumps(f, i[dn], src[jb[dn]])
+    the median of those jumps (whole DC steps); (inf, None) without any such neighbour. One compiled pass
+    (tests/test_sca.py checks it against the numpy formulation)."""
     ncomp = off_at.shape[1]
-    obs = np.concatenate([
-        row_medians(ju, f.e_comp, ncomp) + off_at[ja[up]], off_at[jb[dn]] - row_medians(jd, f.e_comp, ncomp),
-    ])  # fmt: skip
-    o = np.round(np.median(obs, axis=0) / steps) * steps
-    cu = _jump_cost(ju, o[None, :] - off_at[ja[up]], f, src[ja[up]], w, tfl, tauk, trunc)
-    cd = _jump_cost(jd, off_at[jb[dn]] - o[None, :], f, i[dn], w, tfl, tauk, trunc)
-    return float(np.concatenate([cu, cd]).mean()), o
+    o = np.empty(ncomp)
+    cost = _model_cost_kernel(
+        f.top, f.top2, f.bot, f.bot2, f.tex_bot, comp_bounds(f.e_comp, ncomp), np.asarray(i, np.int64),
+        int(s), int(k), src, seg_of, np.ascontiguousarray(off_at, np.float64), int(cols),
+        np.asarray(steps, np.float64), np.asarray(w, np.float64), np.asarray(tfl, np.float64),
+        np.asarray(tauk, np.float64), float(trunc), o,
+    )  # fmt: skip
+    return (float(cost), o) if np.isfinite(cost) else (np.inf, None)
 
 
 def revisit_shifts(

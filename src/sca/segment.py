@@ -302,6 +302,42 @@ def small_median(values, scratch):
 
 
 @numba.njit(cache=True, nogil=True)
+def pairwise_sum(values):
+    """np.sum of a contiguous 1-D float64 array, bit for bit: numpy's pairwise summation (8 running
+    partial sums combined as a tree, the rest added in order; plain order below 8 values; halves of a
+    multiple of 8 above numpy's 128-value block)."""
+    n = values.shape[0]
+    if n > 128:
+        half = n // 2
+        half -= half % 8
+        return pairwise_sum(values[:half]) + pairwise_sum(values[half:])
+    if n < 8:
+        res = -0.0
+        for k in range(n):
+            res += values[k]
+        return res
+    r0, r1, r2, r3 = values[0], values[1], values[2], values[3]
+    r4, r5, r6, r7 = values[4], values[5], values[6], values[7]
+    k = 8
+    end = n - n % 8
+    while k < end:
+        r0 += values[k]
+        r1 += values[k + 1]
+        r2 += values[k + 2]
+        r3 += values[k + 3]
+        r4 += values[k + 4]
+        r5 += values[k + 5]
+        r6 += values[k + 6]
+        r7 += values[k + 7]
+        k += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while k < n:
+        res += values[k]
+        k += 1
+    return res
+
+
+@numba.njit(cache=True, nogil=True)
 def _column_median(buf, cnt, c, scratch):
     """np.median(buf[:cnt, c]) (see :func:`small_median`)."""
     return small_median(buf[:cnt, c], scratch)

@@ -28,10 +28,11 @@ class Compensated:
     """Output of :func:`src.sca.compensate`.
 
     rgb: float32 (H, W, 3) in [0, 1] (made from ``rgb8`` on first access when the method gave only that:
-    the 25 MB float image of a 2K frame costs ~10 ms and most callers use the 8-bit one). trust: float32 (H, W) in [0, 1], 1 = content restored from the
-    bitstream, 0 = filled (thumbnail or interpolation). segments: the segmentation in decoded MCU
-    indices. garbage: decoded raster MCU ranges [start, end) judged garbage. method: the method that
-    made it (``dc`` when ``dc_thumb`` had no thumbnail).
+    the 25 MB float image of a 2K frame costs ~10 ms and most callers use the 8-bit one).
+    trust: float32 (H, W) in [0, 1], 1 = content restored from the bitstream, 0 = filled (thumbnail or
+    interpolation). segments: the segmentation in decoded MCU indices. garbage: decoded raster MCU
+    ranges [start, end) judged garbage. method: the method that made it (``dc`` when ``dc_thumb`` had
+    no thumbnail).
     mcu_source: int64 (mcu_rows * mcu_cols,) decoded MCU shown at each output MCU position (-1:
     filled) and mcu_offsets: float32 (N, ncomp) offset removed there (sample units); None for methods
     without an MCU map.
