@@ -155,7 +155,8 @@ def _sub(case: str, args: argparse.Namespace, **extra: str) -> dict:
            "--ber", str(args.ber), "--seed", str(args.seed)]  # fmt: skip
     for k, v in extra.items():
         cmd += [f"--{k}", v]
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # the repository first, then whatever the caller's PYTHONPATH holds (packages installed there)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
     if res.returncode:
         sys.stderr.write(res.stdout + res.stderr)
