@@ -56,9 +56,25 @@ def vertical_jumps(f: McuFeatures, src: np.ndarray, off_at: np.ndarray, cols: in
     j = np.arange(cols, n)
     ok = (src[j] >= 0) & (src[j - cols] >= 0)
     j = j[ok]
-    med = row_medians(_raw_jumps(f, src[j - cols], src[j]), f.e_comp, ncomp)
+    med = np.empty((j.size, ncomp))
+    if j.size:
+        _jump_medians_kernel(
+            f.top, f.top2, f.bot, f.bot2, src[j - cols], src[j], comp_bounds(f.e_comp, ncomp), med
+        )
     out[j] = med - (off_at[j] - off_at[j - cols])
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _jump_medians_kernel(top, top2, bot, bot2, a, b, bounds, out):
+    """out[k, c]: the median over component c's edge pixels of :func:`_raw_jumps` from decoded MCU a[k]
+    down to b[k] (``row_medians(_raw_jumps(f, a, b))`` without the (K, E) temporaries)."""
+    row = np.empty(top.shape[1])
+    scratch = np.empty(top.shape[1])
+    for k in range(a.shape[0]):
+        _raw_jump_row(top, top2, bot, bot2, a[k], b[k], row)
+        for c in range(bounds.shape[0] - 1):
+            out[k, c] = small_median(row[bounds[c] : bounds[c + 1]], scratch)
 
 
 def _box(values: np.ndarray, valid: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
