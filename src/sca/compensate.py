@@ -39,6 +39,7 @@ _OTHER_OPTIONS = {
     "revisit_shifts",
     "check_thumbnail",
     "restarts",
+    "segment_merge",
 }
 
 
@@ -181,7 +182,14 @@ def compensate(
     feats = mcu_features(planes, rows, cols, getattr(decoded, "dc", None), steps)
     # --- restart intervals (src.sca.restart): each interval is its own segment, damaged ends filled
     if other.get("restarts", True) and uses_restarts(decoded):
-        src, off_at, hole = restart_layout(decoded, feats, thumb, ref_p)
+        seg_layout = None
+        if other.get("segment_merge", True) and stream_damaged(decoded):
+            # the segment path on the same decode, taken per interval where it realigned the content
+            alt = compensate(
+                decoded, thumbnail, method, **{**options, "restarts": False, "check_thumbnail": False}
+            )
+            seg_layout = (alt.mcu_source, alt.mcu_offsets)
+        src, off_at, hole = restart_layout(decoded, feats, thumb, ref_p, seg_layout)
         rgb8 = render_uint8(
             decoded, feats, src, off_at, hole, thumb, upsample, ref_p.fill_gain, ref_p.fill_clamp
         )

@@ -83,11 +83,14 @@ def event_mcus(decoded, n: int) -> np.ndarray:
 
 
 def restart_layout(
-    decoded, feats, thumb=None, params: RefitParams | None = None
+    decoded, feats, thumb=None, params: RefitParams | None = None, segment_layout=None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(src, off_at, hole) for :func:`src.sca.compensate.render_uint8`: every output MCU shows its own decoded
     MCU with no offset (int64 (N,), float32 (N, ncomp)); ``hole`` bool (N,): the MCUs to fill (see the
-    module docstring). feats: ``McuFeatures`` of the decoded planes; thumb: a ``ThumbReference`` or None."""
+    module docstring). feats: ``McuFeatures`` of the decoded planes; thumb: a ``ThumbReference`` or None.
+    segment_layout: None or (source int64 (N,), -1 for a hole; offsets float32 (N, ncomp)) of the segment
+    path on the same decode (``compensate(..., restarts=False)``): an interval with holes takes it where
+    it realigned the interval's own content (:func:`take_segment_layout`)."""
     status = np.asarray(decoded.mcu_status, np.uint8).reshape(-1)
     n = status.size
     src = np.arange(n, dtype=np.int64)
@@ -102,6 +105,45 @@ def restart_layout(
         if near.any():
             hole |= judge_garbage(feats, src, off_at, int(decoded.mcu_cols), thumb, p, near) & near
         hole |= silent_hits(feats, thumb, int(decoded.restart_interval), near, p)
+    if segment_layout is not None:
+        src, off_at, hole = take_segment_layout(
+            src, off_at, hole, *segment_layout, int(decoded.restart_interval)
+        )
+    return src, off_at, hole
+
+
+def take_segment_layout(
+    src: np.ndarray, off_at: np.ndarray, hole: np.ndarray, seg_src: np.ndarray, seg_off: np.ndarray, ri: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per restart interval [m0, m1) with holes here, the segment path's layout instead when it found what
+    this path cannot: the hit's shift or DC offset inside the interval. The decoder notices a hit only
+    when the interval's data runs out (often at its last MCU: a long interval decodes its shifted content
+    silently), so the interval path fills everything its thumbnail judgement rejects, while the segment
+    path realigns the content after the hit and fills only its garbage. Taken when (a) every MCU it shows
+    comes from the same interval (a restart marker ends every shift: content from elsewhere is a
+    misplacement), (b) it moves or offsets some MCU of the interval (a layout equal to the decode shows
+    the garbage this path rejected on the decoder's evidence) and (c) it leaves fewer holes there.
+
+    src, off_at, hole: this path's layout (int64 (N,), float32 (N, ncomp), bool (N,)); seg_src: int64 (N,)
+    the segment path's source MCU per output MCU, -1 for a hole; seg_off: float32 (N, ncomp) its DC
+    offsets (the decoded planes' units); ri: the restart interval in MCUs. Returns the merged layout."""
+    src, off_at, hole = src.copy(), off_at.copy(), hole.copy()
+    seg_src = np.asarray(seg_src, np.int64).reshape(-1)
+    seg_off = np.asarray(seg_off, np.float32).reshape(src.size, -1)
+    n = src.size
+    for m0 in np.unique(np.flatnonzero(hole) // ri * ri):
+        m0 = int(m0)
+        m1 = min(m0 + ri, n)
+        s = seg_src[m0:m1]
+        shown = s >= 0
+        if not shown.any() or (s[shown] < m0).any() or (s[shown] >= m1).any():
+            continue  # (a)
+        moved = (s[shown] != np.arange(m0, m1)[shown]).any() or (np.abs(seg_off[m0:m1][shown]) > 0).any()
+        if not moved or int((~shown).sum()) >= int(hole[m0:m1].sum()):
+            continue  # (b), (c)
+        src[m0:m1] = np.where(shown, s, np.arange(m0, m1))
+        off_at[m0:m1] = np.where(shown[:, None], seg_off[m0:m1], 0.0)
+        hole[m0:m1] = ~shown
     return src, off_at, hole
 
 
