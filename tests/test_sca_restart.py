@@ -40,11 +40,18 @@ def test_restart_files_gain_over_the_plain_decode(dri):
         thumb = decode_thumbnail(sample.thumbnail)
         for method, vals in gains.items():
             result = compensate(bad, thumb, method)
-            # every MCU the decoder lost is filled and untrusted
+            # no MCU the decoder lost (its filler) is shown; a lost position is filled and untrusted, or
+            # shows the interval's content realigned into it (the segment path's shift)
             mh, mw = bad.mcu_height, bad.mcu_width
-            trust = result.trust
+            trust, source = result.trust, np.asarray(result.mcu_source).reshape(-1)
+            lost_flat = lost.reshape(-1)
+            assert not lost_flat[source[source >= 0]].any()
             for r, c in zip(*np.nonzero(lost), strict=True):
-                assert trust[r * mh : (r + 1) * mh, c * mw : (c + 1) * mw].max() == 0.0
+                m = r * bad.mcu_cols + c
+                if source[m] < 0:
+                    assert trust[r * mh : (r + 1) * mh, c * mw : (c + 1) * mw].max() == 0.0
+                else:
+                    assert source[m] != m and source[m] // dri == m // dri
             vals.append(y_psnr(result.rgb * 255.0, gt) - plain)
     assert min(gains["dc"]) > 0.0, gains
     # DRI 4: the floor (+3 dB over the plain decode); row-long intervals at this damage (a third of

@@ -100,20 +100,47 @@ def restart_layout(
     for m0, m1, first in damaged_intervals(decoded):
         hole[max(m0, first - BACK) : m1] = True
         near[m0:m1] = True
+    evidence = hole.copy()  # lost MCUs and the decoder's damage windows
     if thumb is not None:
         p = params or RefitParams()
         if near.any():
             hole |= judge_garbage(feats, src, off_at, int(decoded.mcu_cols), thumb, p, near) & near
         hole |= silent_hits(feats, thumb, int(decoded.restart_interval), near, p)
     if segment_layout is not None:
+        was_hole, src0, off0 = hole, src, off_at
+        tol = dc_tolerance(decoded, off_at.shape[1])
         src, off_at, hole = take_segment_layout(
-            src, off_at, hole, *segment_layout, int(decoded.restart_interval)
+            src, off_at, hole, *segment_layout, int(decoded.restart_interval), (status & MCU_LOST) != 0, tol
         )
+        # content the segment path shows where the decoder's evidence said damage: judged again here with
+        # the thresholds next to a break (elsewhere the segment path's own judgement holds)
+        same = (src == src0) & (np.abs(off_at - off0) <= tol).all(axis=1)
+        hole = hole | (was_hole & same)  # the same content as judged here: that judgement stands
+        new = was_hole & ~hole & evidence
+        if new.any():
+            p = params or RefitParams()
+            cols = int(decoded.mcu_cols)
+            hole = hole | (judge_garbage(feats, np.where(hole, -1, src), off_at, cols, thumb, p, new) & new)
     return src, off_at, hole
 
 
+def dc_tolerance(decoded, ncomp: int) -> np.ndarray:
+    """float32 (ncomp,): two DC quantisation steps per component in the planes' units (DC q / 8 each), the
+    offsets a refit finds on noise (as ``src.sca.compensate._merge_detours``); a hit's offset is far more."""
+    q = [float(np.asarray(t).reshape(-1)[0]) / 8.0 for t in decoded.qtables[:ncomp]]
+    q += [q[-1]] * (ncomp - len(q))
+    return 2.0 * np.asarray(q, np.float32) + 1e-3
+
+
 def take_segment_layout(
-    src: np.ndarray, off_at: np.ndarray, hole: np.ndarray, seg_src: np.ndarray, seg_off: np.ndarray, ri: int
+    src: np.ndarray,
+    off_at: np.ndarray,
+    hole: np.ndarray,
+    seg_src: np.ndarray,
+    seg_off: np.ndarray,
+    ri: int,
+    lost: np.ndarray | None = None,
+    tol: np.ndarray | float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per restart interval [m0, m1) with holes here, the segment path's layout instead when it found what
     this path cannot: the hit's shift or DC offset inside the interval. The decoder notices a hit only
@@ -121,12 +148,20 @@ def take_segment_layout(
     silently), so the interval path fills everything its thumbnail judgement rejects, while the segment
     path realigns the content after the hit and fills only its garbage. Taken when (a) every MCU it shows
     comes from the same interval (a restart marker ends every shift: content from elsewhere is a
-    misplacement), (b) it moves or offsets some MCU of the interval (a layout equal to the decode shows
-    the garbage this path rejected on the decoder's evidence) and (c) it leaves fewer holes there.
+    misplacement) and none is one the decoder lost (its filler; a lost position may show the content
+    realigned into it), (b) it moves or offsets some MCU of the interval (a layout equal to the decode shows
+    the garbage this path rejected on the decoder's evidence) and (c) it leaves fewer holes there. The
+    MCUs it shows where this path filled are judged again by :func:`restart_layout` (thumbnail and
+    neighbours, ``src.sca.refit.judge_garbage`` with the thresholds next to a break) where they lie in
+    the decoder's damage window of the interval (from :data:`BACK` MCUs before its first event); the
+    rest keeps the segment path's own judgement (its thresholds next to its breaks): the interval path's
+    thumbnail judgement of the whole interval there was made on the unaligned decode.
 
     src, off_at, hole: this path's layout (int64 (N,), float32 (N, ncomp), bool (N,)); seg_src: int64 (N,)
     the segment path's source MCU per output MCU, -1 for a hole; seg_off: float32 (N, ncomp) its DC
-    offsets (the decoded planes' units); ri: the restart interval in MCUs. Returns the merged layout."""
+    offsets (the decoded planes' units); ri: the restart interval in MCUs; lost: bool (N,) the MCUs the
+    decoder lost (``MCU_LOST``) or None; tol: float (ncomp,) or scalar, the offset (planes' units) below
+    which an offset is refit noise, no change (:func:`dc_tolerance`). Returns the merged layout."""
     src, off_at, hole = src.copy(), off_at.copy(), hole.copy()
     seg_src = np.asarray(seg_src, np.int64).reshape(-1)
     seg_off = np.asarray(seg_off, np.float32).reshape(src.size, -1)
@@ -138,7 +173,9 @@ def take_segment_layout(
         shown = s >= 0
         if not shown.any() or (s[shown] < m0).any() or (s[shown] >= m1).any():
             continue  # (a)
-        moved = (s[shown] != np.arange(m0, m1)[shown]).any() or (np.abs(seg_off[m0:m1][shown]) > 0).any()
+        if lost is not None and lost[s[shown]].any():
+            continue  # (a)
+        moved = (s[shown] != np.arange(m0, m1)[shown]).any() or (np.abs(seg_off[m0:m1][shown]) > tol).any()
         if not moved or int((~shown).sum()) >= int(hole[m0:m1].sum()):
             continue  # (b), (c)
         src[m0:m1] = np.where(shown, s, np.arange(m0, m1))
