@@ -114,14 +114,41 @@ def restart_layout(
         )
         # content the segment path shows where the decoder's evidence said damage: judged again here with
         # the thresholds next to a break (elsewhere the segment path's own judgement holds)
+        # the MCUs shown here keep this layout: the decode before an interval's hit is right as it is (the
+        # restart marker resets the DC predictors) and was judged against the thumbnail here
+        keep = ~was_hole
+        src, off_at, hole = np.where(keep, src0, src), np.where(keep[:, None], off0, off_at), hole & ~keep
         same = (src == src0) & (np.abs(off_at - off0) <= tol).all(axis=1)
         hole = hole | (was_hole & same)  # the same content as judged here: that judgement stands
         new = was_hole & ~hole & evidence
+        p = params or RefitParams()
         if new.any():
-            p = params or RefitParams()
             cols = int(decoded.mcu_cols)
             hole = hole | (judge_garbage(feats, np.where(hole, -1, src), off_at, cols, thumb, p, new) & new)
+        new = was_hole & ~hole
+        if thumb is not None and new.any():
+            # every MCU shown where this path filled: within the thumbnail's own disagreement with the image
+            z = np.abs(thumb_z(feats, thumb, p, src, off_at)).max(axis=1)
+            hole = hole | (new & (z > p.garbage_thumb_near))
     return src, off_at, hole
+
+
+def thumb_z(feats, thumb, p: RefitParams, src: np.ndarray | None = None, off_at: np.ndarray | None = None):
+    """float64 (N, ncomp): the calibrated thumbnail residual of a layout (output MCU j shows decoded MCU
+    src[j] minus off_at[j]; default the decode as it is). Per MCU and component the median over the
+    component's blocks of (block mean - thumbnail block mean) / (``thumb_floor`` + ``thumb_k`` * thumbnail
+    variation), signed, centred on its median over the image and divided by its spread there (robust:
+    1.4826 MAD, at least 1): real camera thumbnails disagree with their image by their own tone curve and
+    blur, a hit's DC offset or garbage by tens of these units."""
+    ncomp = int(feats.m_comp.max()) + 1
+    means = feats.means
+    if src is not None:
+        means = feats.means[np.maximum(src, 0)] - off_at[:, feats.m_comp]
+    sig = comp_vector(p.thumb_floor, ncomp)[feats.m_comp][None, :] + p.thumb_k * thumb.sigma[:, feats.m_comp]
+    r = (means - thumb.means) / sig
+    z = np.stack([np.median(r[:, feats.m_comp == c], axis=1) for c in range(ncomp)], 1)  # (N, ncomp)
+    z = z - np.median(z, axis=0)
+    return z / np.maximum(1.4826 * np.median(np.abs(z), axis=0), 1.0)
 
 
 def dc_tolerance(decoded, ncomp: int) -> np.ndarray:
@@ -195,14 +222,9 @@ def silent_hits(feats, thumb, ri: int, damaged: np.ndarray, p: RefitParams) -> n
     z lie beyond ``garbage_thumb_near`` on one side, in one component (in an interval without decoder
     events, beyond :data:`QUIET_FACTOR` times that: the evidence must be stronger where the decoder saw
     nothing). One MCU that differs from the blurry thumbnail (a sharp detail) is no tail."""
-    ncomp = int(feats.m_comp.max()) + 1
-    sig = comp_vector(p.thumb_floor, ncomp)[feats.m_comp][None, :] + p.thumb_k * thumb.sigma[:, feats.m_comp]
-    r = (feats.means - thumb.means) / sig
-    z = np.stack([np.median(r[:, feats.m_comp == c], axis=1) for c in range(ncomp)], 1)  # (N, ncomp)
     # calibrated on the whole image: a thumbnail that disagrees everywhere (its own tone curve, a slight
     # misalignment) raises the bar instead of flagging every interval
-    z = z - np.median(z, axis=0)
-    z = z / np.maximum(1.4826 * np.median(np.abs(z), axis=0), 1.0)
+    z = thumb_z(feats, thumb, p)
     n = z.shape[0]
     limit = np.where(damaged, p.garbage_thumb_near, QUIET_FACTOR * p.garbage_thumb_near)[:, None]
     pos, neg = z > limit, z < -limit
