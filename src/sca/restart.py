@@ -97,14 +97,22 @@ def restart_layout(
     off_at = np.zeros((n, len(decoded.planes)), np.float32)
     hole = (status & MCU_LOST) != 0
     near = np.zeros(n, bool)
+    window = np.zeros(n, bool)  # the MCUs before an interval's first event where the hit may lie
     for m0, m1, first in damaged_intervals(decoded):
-        hole[max(m0, first - BACK) : m1] = True
+        hole[first:m1] = True
+        window[max(m0, first - BACK) : first] = True
         near[m0:m1] = True
-    evidence = hole.copy()  # lost MCUs and the decoder's damage windows
-    if thumb is not None:
+    evidence = hole | window  # lost MCUs and the decoder's damage windows
+    if thumb is None:
+        hole |= window
+    else:
         p = params or RefitParams()
         if near.any():
             hole |= judge_garbage(feats, src, off_at, int(decoded.mcu_cols), thumb, p, near) & near
+        # the window before the first event, judged by the calibrated thumbnail residual (the decoder
+        # often notices a hit only at the interval's last MCU: the MCUs before it are mostly intact,
+        # and a fill from a soft thumbnail costs more than they do)
+        hole |= window & (np.abs(thumb_z(feats, thumb, p)).max(axis=1) > p.garbage_thumb_near)
         hole |= silent_hits(feats, thumb, int(decoded.restart_interval), near, p)
     if segment_layout is not None:
         was_hole, src0, off0 = hole, src, off_at
