@@ -40,11 +40,18 @@ def test_restart_files_gain_over_the_plain_decode(dri):
         thumb = decode_thumbnail(sample.thumbnail)
         for method, vals in gains.items():
             result = compensate(bad, thumb, method)
-            # every MCU the decoder lost is filled and untrusted
+            # no MCU the decoder lost (its filler) is shown; a lost position is filled and untrusted, or
+            # shows the interval's content realigned into it (the segment path's shift)
             mh, mw = bad.mcu_height, bad.mcu_width
-            trust = result.trust
+            trust, source = result.trust, np.asarray(result.mcu_source).reshape(-1)
+            lost_flat = lost.reshape(-1)
+            assert not lost_flat[source[source >= 0]].any()
             for r, c in zip(*np.nonzero(lost), strict=True):
-                assert trust[r * mh : (r + 1) * mh, c * mw : (c + 1) * mw].max() == 0.0
+                m = r * bad.mcu_cols + c
+                if source[m] < 0:
+                    assert trust[r * mh : (r + 1) * mh, c * mw : (c + 1) * mw].max() == 0.0
+                else:
+                    assert source[m] != m and source[m] // dri == m // dri
             vals.append(y_psnr(result.rgb * 255.0, gt) - plain)
     assert min(gains["dc"]) > 0.0, gains
     # DRI 4: the issue's floor (+3 dB over the plain decode); row-long intervals at this damage (a third of
@@ -116,3 +123,27 @@ def test_data_left_before_a_restart_marker_marks_its_interval_damaged():
     outside = np.ones(trust.size, bool)
     outside[k * dri : (k + 1) * dri] = False
     assert trust[outside].min() == 1.0
+
+
+def test_long_interval_shows_the_content_realigned_after_a_silent_hit():
+    """Intervals of two MCU rows (DRI 96): the decoder notices a hit only where the interval's data runs out,
+    so the interval path alone fills most of the interval from the thumbnail; the segment path's realigned
+    content is shown there (a shift inside the interval), judged against the thumbnail, and never worse."""
+    gains = []
+    for name, seed in (("coffee", 1), ("astronaut", 2), ("chelsea", 2)):
+        ber = 1e-5 if name != "chelsea" else 3e-5
+        sample = Corruptor.from_preset("paper", ber=ber, restart_interval=96).corrupt(photo(name), seed=seed)
+        bad = decode(sample.corrupted_jpeg)
+        assert bad.restart_interval == 96
+        gt = decode(sample.clean_jpeg).to_rgb()
+        thumb = decode_thumbnail(sample.thumbnail)
+        alone = compensate(bad, thumb, "dc_thumb", segment_merge=False)
+        merged = compensate(bad, thumb, "dc_thumb")
+        gains.append(y_psnr(merged.rgb8, gt) - y_psnr(alone.rgb8, gt))
+        source = np.asarray(merged.mcu_source).reshape(-1)
+        shown = source >= 0
+        # every shown MCU comes from its own interval; none is one the decoder lost
+        assert (source[shown] // 96 == np.flatnonzero(shown) // 96).all()
+        assert not ((np.asarray(bad.mcu_status).reshape(-1) & MCU_LOST) != 0)[source[shown]].any()
+    assert min(gains) >= 0.0, gains
+    assert max(gains) >= 1.0, gains  # coffee: +2.4 dB

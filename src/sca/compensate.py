@@ -39,6 +39,7 @@ _OTHER_OPTIONS = {
     "revisit_shifts",
     "check_thumbnail",
     "restarts",
+    "segment_merge",
 }
 
 
@@ -108,8 +109,11 @@ def compensate(
     and the thumbnail as stored give (``_judge_alignment``: the ``dc`` reference can be misplaced where
     the fit was decided).
     ``restarts`` (default True): a scan with restart markers is compensated interval by interval
-    (``src.sca.restart``). The thumbnail is expected in the image's stored orientation; one in the display
-    orientation (or any of the 8 EXIF orientations) is detected and turned back.
+    (``src.sca.restart``); ``segment_merge`` (default True): there, with a thumbnail (it judges what is
+    taken), the interval path's holes take the segment path's layout where it realigned an interval's own
+    content (``restart.take_segment_layout``: one more SCA pass on damaged restart files). The thumbnail
+    is expected in the image's stored orientation; one in the display orientation (or any of the 8 EXIF
+    orientations) is detected and turned back.
     """
     if method not in SCA_METHODS:
         raise SCAError(f"unknown SCA method {method!r}; choose one of {SCA_METHODS}")
@@ -181,7 +185,14 @@ def compensate(
     feats = mcu_features(planes, rows, cols, getattr(decoded, "dc", None), steps)
     # --- restart intervals (src.sca.restart): each interval is its own segment, damaged ends filled
     if other.get("restarts", True) and uses_restarts(decoded):
-        src, off_at, hole = restart_layout(decoded, feats, thumb, ref_p)
+        seg_layout = None
+        if other.get("segment_merge", True) and thumb is not None:
+            # the segment path on the same decode, taken per interval where it realigned the content
+            alt = compensate(
+                decoded, thumbnail, method, **{**options, "restarts": False, "check_thumbnail": False}
+            )
+            seg_layout = (alt.mcu_source, alt.mcu_offsets)
+        src, off_at, hole = restart_layout(decoded, feats, thumb, ref_p, seg_layout)
         rgb8 = render_uint8(
             decoded, feats, src, off_at, hole, thumb, upsample, ref_p.fill_gain, ref_p.fill_clamp
         )

@@ -83,25 +83,139 @@ def event_mcus(decoded, n: int) -> np.ndarray:
 
 
 def restart_layout(
-    decoded, feats, thumb=None, params: RefitParams | None = None
+    decoded, feats, thumb=None, params: RefitParams | None = None, segment_layout=None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(src, off_at, hole) for :func:`src.sca.compensate.render_uint8`: every output MCU shows its own decoded
     MCU with no offset (int64 (N,), float32 (N, ncomp)); ``hole`` bool (N,): the MCUs to fill (see the
-    module docstring). feats: ``McuFeatures`` of the decoded planes; thumb: a ``ThumbReference`` or None."""
+    module docstring). feats: ``McuFeatures`` of the decoded planes; thumb: a ``ThumbReference`` or None.
+    segment_layout: None or (source int64 (N,), -1 for a hole; offsets float32 (N, ncomp)) of the segment
+    path on the same decode (``compensate(..., restarts=False)``): an interval with holes takes it where
+    it realigned the interval's own content (:func:`take_segment_layout`)."""
     status = np.asarray(decoded.mcu_status, np.uint8).reshape(-1)
     n = status.size
     src = np.arange(n, dtype=np.int64)
     off_at = np.zeros((n, len(decoded.planes)), np.float32)
     hole = (status & MCU_LOST) != 0
     near = np.zeros(n, bool)
+    window = np.zeros(n, bool)  # the MCUs before an interval's first event where the hit may lie
     for m0, m1, first in damaged_intervals(decoded):
-        hole[max(m0, first - BACK) : m1] = True
+        hole[first:m1] = True
+        window[max(m0, first - BACK) : first] = True
         near[m0:m1] = True
-    if thumb is not None:
+    evidence = hole | window  # lost MCUs and the decoder's damage windows
+    if thumb is None:
+        hole |= window
+    else:
         p = params or RefitParams()
         if near.any():
             hole |= judge_garbage(feats, src, off_at, int(decoded.mcu_cols), thumb, p, near) & near
+        # the window before the first event, judged by the calibrated thumbnail residual (the decoder
+        # often notices a hit only at the interval's last MCU: the MCUs before it are mostly intact,
+        # and a fill from a soft thumbnail costs more than they do)
+        hole |= window & (np.abs(thumb_z(feats, thumb, p)).max(axis=1) > p.garbage_thumb_near)
         hole |= silent_hits(feats, thumb, int(decoded.restart_interval), near, p)
+    if segment_layout is not None:
+        was_hole, src0, off0 = hole, src, off_at
+        tol = dc_tolerance(decoded, off_at.shape[1])
+        src, off_at, hole = take_segment_layout(
+            src, off_at, hole, *segment_layout, int(decoded.restart_interval), (status & MCU_LOST) != 0, tol
+        )
+        # content the segment path shows where the decoder's evidence said damage: judged again here with
+        # the thresholds next to a break (elsewhere the segment path's own judgement holds)
+        # the MCUs shown here keep this layout: the decode before an interval's hit is right as it is (the
+        # restart marker resets the DC predictors) and was judged against the thumbnail here
+        keep = ~was_hole
+        src, off_at, hole = np.where(keep, src0, src), np.where(keep[:, None], off0, off_at), hole & ~keep
+        same = (src == src0) & (np.abs(off_at - off0) <= tol).all(axis=1)
+        hole = hole | (was_hole & same)  # the same content as judged here: that judgement stands
+        new = was_hole & ~hole & evidence
+        p = params or RefitParams()
+        if new.any():
+            cols = int(decoded.mcu_cols)
+            hole = hole | (judge_garbage(feats, np.where(hole, -1, src), off_at, cols, thumb, p, new) & new)
+        new = was_hole & ~hole
+        if thumb is not None and new.any():
+            # every MCU shown where this path filled: within the thumbnail's own disagreement with the image
+            z = np.abs(thumb_z(feats, thumb, p, src, off_at)).max(axis=1)
+            hole = hole | (new & (z > p.garbage_thumb_near))
+    return src, off_at, hole
+
+
+def thumb_z(feats, thumb, p: RefitParams, src: np.ndarray | None = None, off_at: np.ndarray | None = None):
+    """float64 (N, ncomp): the calibrated thumbnail residual of a layout (output MCU j shows decoded MCU
+    src[j] minus off_at[j]; default the decode as it is). Per MCU and component the median over the
+    component's blocks of (block mean - thumbnail block mean) / (``thumb_floor`` + ``thumb_k`` * thumbnail
+    variation), signed, centred on its median over the image and divided by its spread there (robust:
+    1.4826 MAD, at least 1): real camera thumbnails disagree with their image by their own tone curve and
+    blur, a hit's DC offset or garbage by tens of these units."""
+    ncomp = int(feats.m_comp.max()) + 1
+    means = feats.means
+    if src is not None:
+        means = feats.means[np.maximum(src, 0)] - off_at[:, feats.m_comp]
+    sig = comp_vector(p.thumb_floor, ncomp)[feats.m_comp][None, :] + p.thumb_k * thumb.sigma[:, feats.m_comp]
+    r = (means - thumb.means) / sig
+    z = np.stack([np.median(r[:, feats.m_comp == c], axis=1) for c in range(ncomp)], 1)  # (N, ncomp)
+    z = z - np.median(z, axis=0)
+    return z / np.maximum(1.4826 * np.median(np.abs(z), axis=0), 1.0)
+
+
+def dc_tolerance(decoded, ncomp: int) -> np.ndarray:
+    """float32 (ncomp,): two DC quantisation steps per component in the planes' units (DC q / 8 each), the
+    offsets a refit finds on noise (as ``src.sca.compensate._merge_detours``); a hit's offset is far more."""
+    q = [float(np.asarray(t).reshape(-1)[0]) / 8.0 for t in decoded.qtables[:ncomp]]
+    q += [q[-1]] * (ncomp - len(q))
+    return 2.0 * np.asarray(q, np.float32) + 1e-3
+
+
+def take_segment_layout(
+    src: np.ndarray,
+    off_at: np.ndarray,
+    hole: np.ndarray,
+    seg_src: np.ndarray,
+    seg_off: np.ndarray,
+    ri: int,
+    lost: np.ndarray | None = None,
+    tol: np.ndarray | float = 0.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per restart interval [m0, m1) with holes here, the segment path's layout instead when it found what
+    this path cannot: the hit's shift or DC offset inside the interval. The decoder notices a hit only
+    when the interval's data runs out (often at its last MCU: a long interval decodes its shifted content
+    silently), so the interval path fills everything its thumbnail judgement rejects, while the segment
+    path realigns the content after the hit and fills only its garbage. Taken when (a) every MCU it shows
+    comes from the same interval (a restart marker ends every shift: content from elsewhere is a
+    misplacement) and none is one the decoder lost (its filler; a lost position may show the content
+    realigned into it), (b) it moves or offsets some MCU of the interval (a layout equal to the decode shows
+    the garbage this path rejected on the decoder's evidence) and (c) it leaves fewer holes there. The
+    MCUs it shows where this path filled are judged again by :func:`restart_layout` (thumbnail and
+    neighbours, ``src.sca.refit.judge_garbage`` with the thresholds next to a break) where they lie in
+    the decoder's damage window of the interval (from :data:`BACK` MCUs before its first event); the
+    rest keeps the segment path's own judgement (its thresholds next to its breaks): the interval path's
+    thumbnail judgement of the whole interval there was made on the unaligned decode.
+
+    src, off_at, hole: this path's layout (int64 (N,), float32 (N, ncomp), bool (N,)); seg_src: int64 (N,)
+    the segment path's source MCU per output MCU, -1 for a hole; seg_off: float32 (N, ncomp) its DC
+    offsets (the decoded planes' units); ri: the restart interval in MCUs; lost: bool (N,) the MCUs the
+    decoder lost (``MCU_LOST``) or None; tol: float (ncomp,) or scalar, the offset (planes' units) below
+    which an offset is refit noise, no change (:func:`dc_tolerance`). Returns the merged layout."""
+    src, off_at, hole = src.copy(), off_at.copy(), hole.copy()
+    seg_src = np.asarray(seg_src, np.int64).reshape(-1)
+    seg_off = np.asarray(seg_off, np.float32).reshape(src.size, -1)
+    n = src.size
+    for m0 in np.unique(np.flatnonzero(hole) // ri * ri):
+        m0 = int(m0)
+        m1 = min(m0 + ri, n)
+        s = seg_src[m0:m1]
+        shown = s >= 0
+        if not shown.any() or (s[shown] < m0).any() or (s[shown] >= m1).any():
+            continue  # (a)
+        if lost is not None and lost[s[shown]].any():
+            continue  # (a)
+        moved = (s[shown] != np.arange(m0, m1)[shown]).any() or (np.abs(seg_off[m0:m1][shown]) > tol).any()
+        if not moved or int((~shown).sum()) >= int(hole[m0:m1].sum()):
+            continue  # (b), (c)
+        src[m0:m1] = np.where(shown, s, np.arange(m0, m1))
+        off_at[m0:m1] = np.where(shown[:, None], seg_off[m0:m1], 0.0)
+        hole[m0:m1] = ~shown
     return src, off_at, hole
 
 
@@ -116,14 +230,9 @@ def silent_hits(feats, thumb, ri: int, damaged: np.ndarray, p: RefitParams) -> n
     z lie beyond ``garbage_thumb_near`` on one side, in one component (in an interval without decoder
     events, beyond :data:`QUIET_FACTOR` times that: the evidence must be stronger where the decoder saw
     nothing). One MCU that differs from the blurry thumbnail (a sharp detail) is no tail."""
-    ncomp = int(feats.m_comp.max()) + 1
-    sig = comp_vector(p.thumb_floor, ncomp)[feats.m_comp][None, :] + p.thumb_k * thumb.sigma[:, feats.m_comp]
-    r = (feats.means - thumb.means) / sig
-    z = np.stack([np.median(r[:, feats.m_comp == c], axis=1) for c in range(ncomp)], 1)  # (N, ncomp)
     # calibrated on the whole image: a thumbnail that disagrees everywhere (its own tone curve, a slight
     # misalignment) raises the bar instead of flagging every interval
-    z = z - np.median(z, axis=0)
-    z = z / np.maximum(1.4826 * np.median(np.abs(z), axis=0), 1.0)
+    z = thumb_z(feats, thumb, p)
     n = z.shape[0]
     limit = np.where(damaged, p.garbage_thumb_near, QUIET_FACTOR * p.garbage_thumb_near)[:, None]
     pos, neg = z > limit, z < -limit
