@@ -156,7 +156,8 @@ def _sub(case: str, args: argparse.Namespace, **extra: str) -> dict:
     for k, v in extra.items():
         cmd += [f"--{k}", v]
     # the repository first, then whatever the caller's PYTHONPATH holds (packages installed there)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
+    path = [str(ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
     if res.returncode:
         sys.stderr.write(res.stdout + res.stderr)

@@ -102,12 +102,11 @@ def compensate(
     (JPEG bytes from the header). Without any thumbnail ``dc_thumb`` runs as ``dc`` and says so in ``method``.
     options: tunables of :class:`SegmentParams` / :class:`RefitParams`, ``upsample`` ("fancy" or "nearest"),
     ``refit``, ``detect_garbage`` and ``end_check`` (bools, default True: see ``_segment_consistent``)
-    for ablations; ``check_thumbnail`` (default True): ``dc_thumb`` checks the thumbnail as stored on the
-    result it gives and keeps that result when it fits there as stored (one pass: the usual case); else
-    the thumbnail is checked against a ``dc`` result and aligned (``src.sca.thumb_check``), or refused
-    and that ``dc`` result returned; an alignment other than the identity is judged on the results it
-    and the thumbnail as stored give (``_judge_alignment``: the ``dc`` reference can be misplaced where
-    the fit was decided).
+    for ablations; ``check_thumbnail`` (default True): ``dc_thumb`` first checks the thumbnail against a
+    ``dc`` result and aligns it (``src.sca.thumb_check``), or refuses it and returns that ``dc`` result;
+    an alignment other than the identity is judged on the results it and the thumbnail as stored give
+    (``_judge_alignment``: the ``dc`` reference can be misplaced where the fit was decided). Training
+    turns the check off (``data.check_thumbnail``: the simulator's thumbnail always fits).
     ``restarts`` (default True): a scan with restart markers is compensated interval by interval
     (``src.sca.restart``); ``segment_merge`` (default True): there, with a thumbnail (it judges what is
     taken), the interval path's holes take the segment path's layout where it realigned an interval's own
@@ -155,20 +154,24 @@ def compensate(
     if method == "dc_thumb":
         # --- thumbnail check (src.sca.thumb_check): align it to a dc result, or refuse it for that result
         if thumbnail is not None and other.get("check_thumbnail", True):
-            # the usual case first: the thumbnail as stored, checked on the result it gives. SCA moves
-            # whole MCUs and DC levels only, so content that fits there as stored (no orientation, bars
-            # or map found) is the thumbnail's; anything else is decided on a self-only dc reference
-            nocheck = {**options, "check_thumbnail": False}
-            stored = compensate(decoded, thumbnail, method, **nocheck)
-            on_stored = check_against(thumbnail, stored, decoded)
-            if on_stored.identity and on_stored.reason.startswith("thumbnail fits as stored"):
-                return dataclasses.replace(stored, thumbnail_fit=on_stored)
+            # the reference is a self-only dc result: checked on the result the thumbnail itself steers,
+            # a wrong thumbnail can look right (its garbage judgement and fill agree with it by
+            # construction: a camera file at 9 dB passed such a check), so that result is only a second
+            # opinion below
             base = compensate(decoded, None, "dc", **options)
             fit = check_against(thumbnail, base, decoded)
+            if not fit.ok and "does not match" in fit.reason:
+                # the mismatch may be the dc reference's (segments misplaced): the thumbnail as stored is
+                # judged once more on the result it gives, where it must fit, checked, as stored
+                stored = compensate(decoded, thumbnail, method, **{**options, "check_thumbnail": False})
+                on_stored = check_against(thumbnail, stored, decoded)
+                if on_stored.identity and on_stored.reason.startswith("thumbnail fits as stored"):
+                    on_stored.reason += f"; {fit.ncc:.2f} on the dc result, refused there"
+                    return dataclasses.replace(stored, thumbnail_fit=on_stored)
             if not fit.ok:
                 return dataclasses.replace(base, thumbnail_fit=fit)
             if not fit.identity:
-                done = _judge_alignment(decoded, thumbnail, fit, method, options, stored, on_stored)
+                done = _judge_alignment(decoded, thumbnail, fit, method, options)
                 if isinstance(done, Compensated):
                     return done
                 fit = done
@@ -271,7 +274,7 @@ def compensate(
     )
 
 
-def _judge_alignment(decoded, thumbnail: np.ndarray, fit, method: str, options: dict, stored, on_stored):
+def _judge_alignment(decoded, thumbnail: np.ndarray, fit, method: str, options: dict):
     """An alignment ``fit`` (not the identity) of ``thumbnail`` found on a ``dc`` result, judged on the
     results it gives: the ``dc`` reference can be wrong where the fit is decided (segments misplaced by
     SCA shift the content, and the search then fits that shift), and SCA with a thumbnail places segments
@@ -280,11 +283,12 @@ def _judge_alignment(decoded, thumbnail: np.ndarray, fit, method: str, options: 
     at least as well as it fits the aligned result (costs two SCA passes, only when a fit is not the
     identity). A fit
     below ``RECHECK_NCC`` is replaced by its refit when that is better (a poor reference). Returns the
-    final :class:`Compensated` when it was computed here, else the fit to use. ``stored``: the result of
-    the thumbnail as stored, ``on_stored``: its check there (computed first by :func:`compensate`)."""
+    final :class:`Compensated` when it was computed here, else the fit to use."""
     nocheck = {**options, "check_thumbnail": False}
     aligned = compensate(decoded, fit.thumbnail, method, **nocheck)
     again = check_against(thumbnail, aligned, decoded)
+    stored = compensate(decoded, thumbnail, method, **nocheck)
+    on_stored = check_against(thumbnail, stored, decoded)
     if on_stored.ok and on_stored.identity and on_stored.ncc >= again.ncc:
         on_stored.reason += (
             f"; preferred over an alignment found on the dc result ({fit.ncc:.2f} there, the thumbnail "
