@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from PIL import Image
 
 from src.sca.consistency import find_offset_steps, refine_first_row, revisit_shifts, split_segments
 from src.sca.errors import SCAError
@@ -38,6 +39,7 @@ _OTHER_OPTIONS = {
     "first_row",
     "revisit_shifts",
     "check_thumbnail",
+    "segment_thumb",
     "restarts",
 }
 
@@ -102,21 +104,35 @@ def thumb_px_per_mcu(thumbnail: np.ndarray, decoded) -> float:
     return float(min(tw * mw / decoded.width, th * mh / decoded.height))
 
 
-def _segment_thumb(thumb, thumbnail, decoded):
-    """The thumbnail reference for the segmentation, or None where the thumbnail is coarser than the MCU.
+def _segment_thumb(thumb, thumbnail, decoded, choice="auto"):
+    """The thumbnail reference for the segmentation (``thumb``), or None: self-only segmentation.
 
     The segmentation tests shift hypotheses a few MCUs apart MCU by MCU, and takes offset observations
     from each MCU's block means against the thumbnail's. A thumbnail pixel spanning several MCUs (a
     160-px thumbnail of an 8K frame: ~3 MCUs a pixel) is one interpolated sample for all of them: it
-    cannot tell neighbouring shifts apart, and its block means miss the detail under a thumbnail pixel,
-    so every MCU carries a bias the residual's noise model (the thumbnail's own local variation, which
-    the interpolation makes smaller the larger the image) does not admit. Trusted as at 2K it breaks
-    correct segments (33 MP bench photos: 10-12 dB below self-only). Below
-    :data:`MIN_THUMB_PX_PER_MCU` the segmentation runs self-only; the later stages (offset refit over
-    whole segments, garbage judge, fill) still use the thumbnail."""
-    if thumb is None or thumb_px_per_mcu(thumbnail, decoded) >= MIN_THUMB_PX_PER_MCU:
+    cannot tell neighbouring shifts apart, and where the image has detail under a thumbnail pixel every
+    MCU carries a bias the residual's noise model (the thumbnail's own local variation, which the
+    interpolation makes smaller the larger the image) does not admit: trusted as at 2K it breaks correct
+    segments (33 MP bench photos: 10-12 dB below self-only). Where the image is smooth at that scale it
+    still helps, so below :data:`MIN_THUMB_PX_PER_MCU` :func:`compensate` runs both and keeps the one
+    closer to the thumbnail at the thumbnail's own scale (``choice`` True / False then forces one)."""
+    if thumb is None or choice is False:
+        return None
+    if choice is True or thumb_px_per_mcu(thumbnail, decoded) >= MIN_THUMB_PX_PER_MCU:
         return thumb
     return None
+
+
+def _thumb_scale_error(result, thumbnail: np.ndarray) -> float:
+    """Mean |luma| difference (0..255 units) between a result, box-downscaled to the thumbnail's size,
+    and the thumbnail (uint8 (h, w, 3) RGB): where the thumbnail is a reliable reference."""
+    th, tw = thumbnail.shape[:2]
+    img = result.rgb8 if result.rgb8 is not None else np.clip(np.rint(result.rgb * 255.0), 0, 255)
+    small = np.asarray(
+        Image.fromarray(np.asarray(img, np.uint8)).resize((tw, th), Image.Resampling.BOX), np.float64
+    )
+    w = np.array([0.299, 0.587, 0.114])
+    return float(np.mean(np.abs(small @ w - np.asarray(thumbnail, np.float64) @ w)))
 
 
 def _steps(decoded, ncomp: int) -> np.ndarray:
@@ -202,6 +218,17 @@ def compensate(
                 fit = done
             thumbnail = fit.thumbnail
         # --- end of the thumbnail check
+        choice = other.get("segment_thumb", "auto")
+        if (
+            thumbnail is not None
+            and choice == "auto"
+            and thumb_px_per_mcu(thumbnail, decoded) < MIN_THUMB_PX_PER_MCU
+        ):
+            # a thumbnail coarser than the MCU: segmentation self-only or with it, judged at its scale
+            sub = {**options, "check_thumbnail": False}
+            cands = [compensate(decoded, thumbnail, method, **sub, segment_thumb=v) for v in (False, True)]
+            best = min(cands, key=lambda r: _thumb_scale_error(r, thumbnail))
+            return dataclasses.replace(best, thumbnail_fit=fit)
         if thumbnail is None:
             method = "dc"
         else:
@@ -224,7 +251,7 @@ def compensate(
             _lazy(rgb8), trust, whole, garbage, method, np.where(hole, -1, src), off_at, rgb8, fit
         )
     # --- end of restart intervals
-    seg_thumb = _segment_thumb(thumb, thumbnail, decoded)
+    seg_thumb = _segment_thumb(thumb, thumbnail, decoded, other.get("segment_thumb", "auto"))
     if other.get("end_check", True):
         segs, offs, garb = _segment_consistent(feats, status, cols, steps, seg_thumb, seg_p)
     else:
