@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from PIL import Image
 
 from src.sca.consistency import find_offset_steps, refine_first_row, revisit_shifts, split_segments
 from src.sca.errors import SCAError
@@ -38,6 +39,7 @@ _OTHER_OPTIONS = {
     "first_row",
     "revisit_shifts",
     "check_thumbnail",
+    "segment_thumb",
     "restarts",
     "segment_merge",
 }
@@ -86,6 +88,52 @@ def _lazy(rgb8: np.ndarray) -> np.ndarray | None:
     """None for a uint8 render (``Compensated.rgb`` is then made from ``rgb8`` when asked for), else the
     float32 image in [0, 1] (:func:`_finish`)."""
     return None if rgb8.dtype == np.uint8 else _finish(rgb8)
+
+
+#: the segmentation uses the thumbnail only where it has at least this many pixels per MCU along each
+#: axis (see :func:`_segment_thumb`)
+MIN_THUMB_PX_PER_MCU = 1.0
+
+
+def thumb_px_per_mcu(thumbnail: np.ndarray, decoded) -> float:
+    """Thumbnail pixels per MCU along the coarser axis: thumbnail (h, w[, 3]) against the decoded image's
+    MCU grid (luma pixels per MCU over the image size). 160-px thumbnail: 1.25 at 2048 px wide in 4:2:0
+    (16-px MCUs), 0.31 at 8192."""
+    th, tw = np.asarray(thumbnail).shape[:2]
+    mh = decoded.planes[0].shape[0] / decoded.mcu_rows
+    mw = decoded.planes[0].shape[1] / decoded.mcu_cols
+    return float(min(tw * mw / decoded.width, th * mh / decoded.height))
+
+
+def _segment_thumb(thumb, thumbnail, decoded, choice="auto"):
+    """The thumbnail reference for the segmentation (``thumb``), or None: self-only segmentation.
+
+    The segmentation tests shift hypotheses a few MCUs apart MCU by MCU, and takes offset observations
+    from each MCU's block means against the thumbnail's. A thumbnail pixel spanning several MCUs (a
+    160-px thumbnail of an 8K frame: ~3 MCUs a pixel) is one interpolated sample for all of them: it
+    cannot tell neighbouring shifts apart, and where the image has detail under a thumbnail pixel every
+    MCU carries a bias the residual's noise model (the thumbnail's own local variation, which the
+    interpolation makes smaller the larger the image) does not admit: trusted as at 2K it breaks correct
+    segments (33 MP bench photos: 10-12 dB below self-only). Where the image is smooth at that scale it
+    still helps, so below :data:`MIN_THUMB_PX_PER_MCU` :func:`compensate` runs both and keeps the one
+    closer to the thumbnail at the thumbnail's own scale (``choice`` True / False then forces one)."""
+    if thumb is None or choice is False:
+        return None
+    if choice is True or thumb_px_per_mcu(thumbnail, decoded) >= MIN_THUMB_PX_PER_MCU:
+        return thumb
+    return None
+
+
+def _thumb_scale_error(result, thumbnail: np.ndarray) -> float:
+    """Mean |luma| difference (0..255 units) between a result, box-downscaled to the thumbnail's size,
+    and the thumbnail (uint8 (h, w, 3) RGB): where the thumbnail is a reliable reference."""
+    th, tw = thumbnail.shape[:2]
+    img = result.rgb8 if result.rgb8 is not None else np.clip(np.rint(result.rgb * 255.0), 0, 255)
+    small = np.asarray(
+        Image.fromarray(np.asarray(img, np.uint8)).resize((tw, th), Image.Resampling.BOX), np.float64
+    )
+    w = np.array([0.299, 0.587, 0.114])
+    return float(np.mean(np.abs(small @ w - np.asarray(thumbnail, np.float64) @ w)))
 
 
 def _steps(decoded, ncomp: int) -> np.ndarray:
@@ -177,6 +225,17 @@ def compensate(
                 fit = done
             thumbnail = fit.thumbnail
         # --- end of the thumbnail check
+        choice = other.get("segment_thumb", "auto")
+        if (
+            thumbnail is not None
+            and choice == "auto"
+            and thumb_px_per_mcu(thumbnail, decoded) < MIN_THUMB_PX_PER_MCU
+        ):
+            # a thumbnail coarser than the MCU: segmentation self-only or with it, judged at its scale
+            sub = {**options, "check_thumbnail": False}
+            cands = [compensate(decoded, thumbnail, method, **sub, segment_thumb=v) for v in (False, True)]
+            best = min(cands, key=lambda r: _thumb_scale_error(r, thumbnail))
+            return dataclasses.replace(best, thumbnail_fit=fit)
         if thumbnail is None:
             method = "dc"
         else:
@@ -206,10 +265,11 @@ def compensate(
             _lazy(rgb8), trust, whole, garbage, method, np.where(hole, -1, src), off_at, rgb8, fit
         )
     # --- end of restart intervals
+    seg_thumb = _segment_thumb(thumb, thumbnail, decoded, other.get("segment_thumb", "auto"))
     if other.get("end_check", True):
-        segs, offs, garb = _segment_consistent(feats, status, cols, steps, thumb, seg_p)
+        segs, offs, garb = _segment_consistent(feats, status, cols, steps, seg_thumb, seg_p)
     else:
-        segs, offs, garb = segment_stream(feats, status, cols, steps, thumb, seg_p)
+        segs, offs, garb = segment_stream(feats, status, cols, steps, seg_thumb, seg_p)
     segs, offs, garb = _merge_detours(segs, offs, garb, steps, ref_p.max_detour)
     segs, offs, garb = _merge_similar(segs, offs, garb, steps, ref_p.merge_steps)
     segs, offs, garb = _drop_short(segs, offs, garb, ref_p.min_segment)
