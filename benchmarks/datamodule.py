@@ -13,7 +13,7 @@ reads one .npz) and, with ``--workers N``, a real DataLoader's throughput (its w
 DataModule's: ``WorkerInit`` with ``--worker-threads``, default 1 like ``data.worker_threads``).
 
     .venv/bin/python -m benchmarks.datamodule [--samples 24] [--workers 2] [--worker-threads 1] [--quick]
-        [--photos DIR] [--ber 1e-4]
+        [--photos DIR] [--ber 1e-4] [--check-thumbnail]
 """
 
 from __future__ import annotations
@@ -122,20 +122,34 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="8 samples")
     ap.add_argument("--photos", default=None, help="a folder of photos (default: mate-backgrounds / bundled)")
     ap.add_argument("--ber", type=float, default=1e-5, help="bit error rate of the paper preset")
+    ap.add_argument(
+        "--check-thumbnail",
+        action="store_true",
+        help="SCA checks the header thumbnail as restore does (data.check_thumbnail, off in training)",
+    )
     args = ap.parse_args()
     n = 8 if args.quick else args.samples
     torch.set_num_threads(1)
 
     items, source = photos(args.photos)
     corruptor = Corruptor.from_preset("paper", ber=args.ber)
-    settings = PipelineSettings(corruption_size=(2048, 1024), scale=(512, 256), sca={"method": "dc_thumb"})
+    settings = PipelineSettings(
+        corruption_size=(2048, 1024),
+        scale=(512, 256),
+        sca={"method": "dc_thumb"},
+        check_thumbnail=args.check_thumbnail,
+    )
     ds = CorruptedImageDataset(items, corruptor, settings, split="train", seed=0, train=True, crop=(256, 256),
                                size_multiple=128)  # fmt: skip
     t0 = time.perf_counter()
     warm_up(corruptor, settings)
     ds.build(0, 0)
     warm = time.perf_counter() - t0
-    print(f"photos: {len(items)} from {source}, BER {args.ber:g}; warm-up (numba / cache) {warm:.1f} s")
+    check = "on" if args.check_thumbnail else "off (training's default)"
+    print(
+        f"photos: {len(items)} from {source}, BER {args.ber:g}, thumbnail check {check}; warm-up (numba / "
+        f"cache) {warm:.1f} s"
+    )
 
     base = time_baseline(ds, corruptor, n)
     per_sample, timer = time_pipeline(ds, n)
