@@ -66,7 +66,7 @@ class PipelineSettings:
     check_thumbnail: SCA checks the header thumbnail against the image before it trusts it, as restore does
         (``src.sca.compensate``'s ``check_thumbnail``). The simulator makes the thumbnail from the photo it
         encodes, so it always fits: training turns the check off (``data.check_thumbnail: false``, about
-        40 ms less per 2K sample) and gets the same input wherever restore's check would accept it.
+        40 ms less per 2K sample) and gets restore's input wherever restore's check keeps it as stored.
     """
 
     corruption_size: Size | None = (2048, 1024)

@@ -232,8 +232,8 @@ def compensate(
             and thumb_px_per_mcu(thumbnail, decoded) < MIN_THUMB_PX_PER_MCU
         ):
             # a thumbnail coarser than the MCU: segmentation self-only or with it, judged at its scale
-            sub = {**options, "check_thumbnail": False}
-            cands = [compensate(decoded, thumbnail, method, **sub, segment_thumb=v) for v in (False, True)]
+            subs = [{**options, "check_thumbnail": False, "segment_thumb": v} for v in (False, True)]
+            cands = [compensate(decoded, thumbnail, method, **sub) for sub in subs]
             best = min(cands, key=lambda r: _thumb_scale_error(r, thumbnail))
             return dataclasses.replace(best, thumbnail_fit=fit)
         if thumbnail is None:
