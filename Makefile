@@ -39,7 +39,7 @@ test-gpu: $(STAMP)  ## GPU-only checks (needs CUDA)
 fuzz: $(STAMP)  ## decoder fuzzing, >= 100k mutated inputs
 	$(BIN)/python -m pytest -q -m slow tests/test_jpeg_fuzz.py $(PYTEST_ARGS)
 
-CPU_BENCHMARKS := corruption decoder sca_quality datamodule train_step short_epochs
+CPU_BENCHMARKS := corruption decoder sca_quality datamodule train_step short_epochs sca_scaling
 GPU_BENCHMARKS := gpu_throughput gpu_pipeline
 bench: $(STAMP)  ## CPU speed/quality benchmarks (ratios against baselines measured in the same run)
 	@for b in $(CPU_BENCHMARKS); do \
