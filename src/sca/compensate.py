@@ -24,7 +24,7 @@ from src.sca.restart import restart_layout, uses_restarts
 from src.sca.segment import SegmentParams, comp_vector, segment_stream
 from src.sca.thumb_check import RECHECK_NCC, as_thumbnail, check_against
 from src.sca.thumbnail import decode_thumbnail, thumbnail_reference
-from src.sca.tiles import mcu_features, relayout
+from src.sca.tiles import dc_steps, mcu_features, relayout
 from src.sca.types import Compensated, Segment
 
 SCA_METHODS = ("none", "paper", "dc", "dc_thumb")
@@ -136,10 +136,6 @@ def _thumb_scale_error(result, thumbnail: np.ndarray) -> float:
     return float(np.mean(np.abs(small @ w - np.asarray(thumbnail, np.float64) @ w)))
 
 
-def _steps(decoded, ncomp: int) -> np.ndarray:
-    return np.array([float(np.asarray(q).reshape(-1)[0]) / 8.0 for q in decoded.qtables[:ncomp]], np.float64)
-
-
 def compensate(
     decoded, thumbnail: np.ndarray | None = None, method: str = "dc_thumb", **options
 ) -> Compensated:
@@ -243,7 +239,7 @@ def compensate(
                 np.asarray(thumbnail), planes, int(decoded.width), int(decoded.height), rows, cols
             )
     ncomp = len(planes)
-    steps = _steps(decoded, ncomp)
+    steps = dc_steps(decoded, ncomp)
     feats = mcu_features(planes, rows, cols, getattr(decoded, "dc", None), steps)
     # --- restart intervals (src.sca.restart): each interval is its own segment, damaged ends filled
     if other.get("restarts", True) and uses_restarts(decoded):

@@ -26,6 +26,7 @@ import numpy as np
 
 from src.sca.refit import RefitParams, judge_garbage
 from src.sca.segment import comp_vector
+from src.sca.tiles import dc_steps
 
 MCU_RESYNC, MCU_LOST, MCU_ERROR = 1, 2, 8  # src.jpeg's MCU status flags (src.jpeg.entropy)
 #: decoder event kinds that are no damage inside the scan (see :func:`event_mcus`)
@@ -160,11 +161,9 @@ def thumb_z(feats, thumb, p: RefitParams, src: np.ndarray | None = None, off_at:
 
 
 def dc_tolerance(decoded, ncomp: int) -> np.ndarray:
-    """float32 (ncomp,): two DC quantisation steps per component in the planes' units (DC q / 8 each), the
+    """float32 (ncomp,): two DC quantisation steps per component in the planes' units (``dc_steps``), the
     offsets a refit finds on noise (as ``src.sca.compensate._merge_detours``); a hit's offset is far more."""
-    q = [float(np.asarray(t).reshape(-1)[0]) / 8.0 for t in decoded.qtables[:ncomp]]
-    q += [q[-1]] * (ncomp - len(q))
-    return 2.0 * np.asarray(q, np.float32) + 1e-3
+    return 2.0 * dc_steps(decoded, ncomp).astype(np.float32) + 1e-3
 
 
 def take_segment_layout(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from src.sca.errors import SCAError
-from src.sca.tiles import relayout, tile_shapes
+from src.sca.tiles import dc_steps, relayout, tile_shapes
 
 MCU_LOST = 2  # src.jpeg's flag for MCUs with no data left
 
@@ -74,7 +74,7 @@ def corrupt_decoded(decoded, hits: list[Hit], rng: np.random.Generator | None = 
     planes = [np.asarray(p, np.float32) for p in decoded.planes]
     shapes = tile_shapes(planes, rows, cols)
     ncomp = len(planes)
-    steps = np.array([float(q[0]) / 8.0 for q in decoded.qtables[:ncomp]], np.float32)
+    steps = dc_steps(decoded, ncomp).astype(np.float32)
     hits = sorted(hits, key=lambda h: h.mcu)
     for h in hits:
         if len(h.dc_delta) != ncomp or h.lost < 0 or h.garbage < 0:

@@ -49,6 +49,12 @@ class McuFeatures:
     m_comp: np.ndarray
 
 
+def dc_steps(decoded, ncomp: int) -> np.ndarray:
+    """float64 (ncomp,): the DC quantisation step of each component in sample units (its table's DC entry
+    q0 / 8: one step of a block's mean), from ``decoded.qtables`` (one table per component)."""
+    return np.array([float(np.asarray(q).reshape(-1)[0]) / 8.0 for q in decoded.qtables[:ncomp]], np.float64)
+
+
 def tile_shapes(planes: list[np.ndarray], mcu_rows: int, mcu_cols: int) -> list[tuple[int, int]]:
     """(th, tw) tile of each component inside one MCU; both must be positive multiples of 8."""
     shapes = []
