@@ -73,8 +73,29 @@ def _jump_medians_kernel(top, top2, bot, bot2, a, b, bounds, out):
     scratch = np.empty(top.shape[1])
     for k in range(a.shape[0]):
         _raw_jump_row(top, top2, bot, bot2, a[k], b[k], row)
-        for c in range(bounds.shape[0] - 1):
-            out[k, c] = small_median(row[bounds[c] : bounds[c + 1]], scratch)
+        _comp_medians(row, bounds, scratch, out[k])
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _comp_medians(row, bounds, scratch, out):
+    """out[c]: the median of ``row`` over component c's columns (``bounds``)."""
+    for c in range(bounds.shape[0] - 1):
+        out[c] = small_median(row[bounds[c] : bounds[c + 1]], scratch)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _row_cost(row, level, bounds, tex, w, tfl, tauk, trunc, wsum):
+    """sum_c w[c] * min(mean over component c's columns of |row - level[c]| / (tfl[c] + tauk[c] * tex[c]),
+    trunc) / wsum: one MCU edge's truncated, texture-normalised jump cost (summed in column order)."""
+    num = 0.0
+    for c in range(w.shape[0]):
+        lo, hi = bounds[c], bounds[c + 1]
+        acc = 0.0
+        for x in range(lo, hi):
+            acc += abs(row[x] - level[c])
+        u = acc / (hi - lo) / (tfl[c] + tauk[c] * tex[c])
+        num += w[c] * min(u, trunc)
+    return num / wsum
 
 
 def _box(values: np.ndarray, valid: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
@@ -201,18 +222,9 @@ def _raw_jumps(f: McuFeatures, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _jump_cost_kernel(jump, level, bounds, tex, w, tfl, tauk, trunc, out):
     """out[k] = sum_c w[c] * min(mean_x |jump[k, x] - level[k, c]| / (tfl[c] + tauk[c] * tex[k, c]), trunc)
     / sum(w), the mean over the columns x of component c (``bounds``) summed in order."""
-    ncomp = w.shape[0]
     wsum = pairwise_sum(w)
     for k in range(jump.shape[0]):
-        num = 0.0
-        for c in range(ncomp):
-            lo, hi = bounds[c], bounds[c + 1]
-            acc = 0.0
-            for x in range(lo, hi):
-                acc += abs(jump[k, x] - level[k, c])
-            u = acc / (hi - lo) / (tfl[c] + tauk[c] * tex[k, c])
-            num += w[c] * min(u, trunc)
-        out[k] = num / wsum
+        out[k] = _row_cost(jump[k], level[k], bounds, tex[k], w, tfl, tauk, trunc, wsum)
 
 
 def _jump_cost(jump: np.ndarray, level: np.ndarray, f: McuFeatures, a, w, tfl, tauk, trunc) -> np.ndarray:
@@ -369,29 +381,24 @@ def _model_cost_kernel(top, top2, bot, bot2, tex_bot, bounds, i, s, k, src, seg_
     jumps = np.empty((nd, e))
     obs = np.empty((ncomp, nd))
     scratch = np.empty(e)
+    med = np.empty(ncomp)
     for r in range(nd):
         _raw_jump_row(top, top2, bot, bot2, pa[r], pb[r], jumps[r])
+        _comp_medians(jumps[r], bounds, scratch, med)
         for c in range(ncomp):
-            med = small_median(jumps[r, bounds[c] : bounds[c + 1]], scratch)
-            obs[c, r] = med + off_at[pj[r], c] if r < nu else off_at[pj[r], c] - med
+            obs[c, r] = med[c] + off_at[pj[r], c] if r < nu else off_at[pj[r], c] - med[c]
     for c in range(ncomp):
         srt = np.sort(obs[c])
         h = nd >> 1
-        med = srt[h] if nd & 1 else (srt[h - 1] + srt[h]) / 2
-        o[c] = np.rint(med / steps[c]) * steps[c]
+        mid = srt[h] if nd & 1 else (srt[h - 1] + srt[h]) / 2
+        o[c] = np.rint(mid / steps[c]) * steps[c]
     wsum = pairwise_sum(w)
     cost = np.empty(nd)
+    lvl = np.empty(ncomp)
     for r in range(nd):
-        num = 0.0
-        a = pa[r]
         for c in range(ncomp):
-            lvl = o[c] - off_at[pj[r], c] if r < nu else off_at[pj[r], c] - o[c]
-            acc = 0.0
-            for x in range(bounds[c], bounds[c + 1]):
-                acc += abs(jumps[r, x] - lvl)
-            u = acc / (bounds[c + 1] - bounds[c]) / (tfl[c] + tauk[c] * tex_bot[a, c])
-            num += w[c] * min(u, trunc)
-        cost[r] = num / wsum
+            lvl[c] = o[c] - off_at[pj[r], c] if r < nu else off_at[pj[r], c] - o[c]
+        cost[r] = _row_cost(jumps[r], lvl, bounds, tex_bot[pa[r]], w, tfl, tauk, trunc, wsum)
     return pairwise_sum(cost) / nd
 
 
