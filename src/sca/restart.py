@@ -121,14 +121,14 @@ def restart_layout(
         src, off_at, hole = take_segment_layout(
             src, off_at, hole, *segment_layout, int(decoded.restart_interval), (status & MCU_LOST) != 0, tol
         )
-        # content the segment path shows where the decoder's evidence said damage: judged again here with
-        # the thresholds next to a break (elsewhere the segment path's own judgement holds)
         # the MCUs shown here keep this layout: the decode before an interval's hit is right as it is (the
         # restart marker resets the DC predictors) and was judged against the thumbnail here
         keep = ~was_hole
         src, off_at, hole = np.where(keep, src0, src), np.where(keep[:, None], off0, off_at), hole & ~keep
         same = (src == src0) & (np.abs(off_at - off0) <= tol).all(axis=1)
         hole = hole | (was_hole & same)  # the same content as judged here: that judgement stands
+        # content the segment path shows where the decoder's evidence said damage: judged again here with
+        # the thresholds next to a break (elsewhere the segment path's own judgement holds)
         new = was_hole & ~hole & evidence
         p = params or RefitParams()
         if new.any():
