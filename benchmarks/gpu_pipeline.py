@@ -24,6 +24,8 @@ Cases, each in its own process (killed when ``--budget`` runs out):
     at 1 from the start, in the main process too (the workers already limit themselves, ``WorkerInit``);
   - ``loader_pools``: the loader with ``data.worker_threads=null`` (workers leave their thread pools alone:
     numpy's OpenBLAS may start as many threads as cores in every worker), for comparison;
+  - ``real_clean`` (+ ``loader_clean``): the same with ``data.cache_clean=true`` (each photo's clean JPEG is
+    kept after its first use; corruption, decode and SCA stay fresh for every sample);
   - ``real_cached`` (+ ``loader_cached``): the same with ``data.cache_variants=K`` and an on-disk cache
     (shared by the workers), timed after the cache is warm. The timed window lies in one epoch, which uses
     one variant per photo: this is the steady state of the cached mode after its first K epochs.
@@ -56,8 +58,8 @@ from torch.utils.data import DataLoader
 from benchmarks import gpu_throughput as gt  # sets PROJECT_ROOT
 
 FLOOR = 0.9
-CASES = ("premade", "loader", "real", "real_cached", "loader_1thread", "real_1thread", "loader_cached",
-         "loader_pools")  # fmt: skip
+CASES = ("premade", "loader", "real", "real_clean", "real_cached", "loader_1thread", "real_1thread",
+         "loader_clean", "loader_cached", "loader_pools")  # fmt: skip
 #: the "_1thread" cases run with these (BLAS / OpenMP pools of one thread in the main process and, inherited,
 #: in every worker: without them each worker starts a pool as large as the machine, 14 workers x 32 threads)
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -89,6 +91,7 @@ def build_datamodule(args: argparse.Namespace, cache_dir: str | None) -> Any:
         f"data.cache_variants={args.cache_variants if cache_dir else 0}",
         f"data.cache_dir={cache_dir or 'null'}",
         f"data.worker_threads={args.worker_threads or 'null'}",
+        f"data.cache_clean={str(getattr(args, 'case', None) in ('real_clean', 'loader_clean')).lower()}",
     ]
     if args.photos:
         overrides.append(f"data.root={Path(args.photos).resolve()}")
@@ -241,7 +244,7 @@ def main() -> None:
     ap.add_argument("--loader-seconds", type=float, default=10.0, help="DataLoader-only timing window")
     ap.add_argument("--cache-variants", type=int, default=2, help="K of the cached mode (0: skip it)")
     ap.add_argument(
-        "--cases", default="premade,loader,real,real_cached,loader_1thread", help=f"any of {','.join(CASES)}"
+        "--cases", default="premade,loader,real,real_clean,real_cached", help=f"any of {','.join(CASES)}"
     )
     ap.add_argument("--budget", type=float, default=None, help="seconds; later cases are skipped past it")
     ap.add_argument("--json", default=None, help="write all results here")
