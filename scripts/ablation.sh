@@ -12,7 +12,10 @@
 # initialisation (the variants' networks differ), corrupted afresh at 2048x1024 with BER drawn from BER, validated
 # at data.scale (VAL_SCALE, default 512x256) on val/. Environment: PY, OUT (default outputs/ablation), BER,
 # SECONDS_PER_ROW, BATCH, WORKERS, ACCEL (gpu | cpu), SMOKE (1: small sizes and nets), LOGGER (default csv;
-# wandb needs the wandb package), EXTRA (more overrides).
+# wandb needs the wandb package), EXTRA (more overrides), ROWS (the joint rows, comma-separated; default all five),
+# SWEEP (their sub-folder of OUT, default grid), STAGED (0: skip the staged row). A table too long for one sitting
+# runs in parts into the same OUT (e.g. ROWS=gca_refine,no_sca SWEEP=grid_a STAGED=0, then ROWS=... SWEEP=grid_b);
+# each part's report covers every part found in OUT.
 set -uo pipefail
 OUT=${OUT:-outputs/ablation}
 PY=${PY:-python3}
@@ -38,16 +41,23 @@ fi
 COMMON="data=folder data.root=$PHOTOS data.splits={train:train,val:val,test:val} data.holdout=null"
 COMMON="$COMMON corruption.ber=$BER data.cache_clean=true data.train_repeats=4 $SIZES $HW $SMALL"
 COMMON="$COMMON trainer.max_epochs=1000 model.scheduler.epochs_constant=1000 test=false seed=7 logger=${LOGGER:-csv} ${EXTRA:-}"
-echo "== joint rows: ${S} s each"
-# shellcheck disable=SC2086  # the override lists are meant to split
-$PY -m src.train -m experiment=gca_refine,gca_refine_paper,no_thumbnail,no_sca,no_refine $COMMON \
-    "trainer.max_time=$(hms "$S")" hydra.sweep.dir="$OUT/grid" || exit 1
-echo "== staged row: gca_coarse $((S / 2)) s, then refine on the frozen coarse net $((S - S / 2)) s"
-# shellcheck disable=SC2086
-$PY -m src.train experiment=gca_coarse $COMMON "trainer.max_time=$(hms $((S / 2)))" \
-    run_dir="$OUT/staged/coarse" experiment_name=staged_coarse || exit 1
-# shellcheck disable=SC2086
-$PY -m src.train experiment=gca_refine $COMMON "trainer.max_time=$(hms $((S - S / 2)))" \
-    model.coarse_ckpt_path="$OUT/staged/coarse/checkpoints/last.ckpt" model.freeze_coarse=true \
-    run_dir="$OUT/staged/refine" experiment_name=staged || exit 1
-$PY -m src.report "$OUT/grid" "$OUT/staged/refine" --out "$OUT"
+ROWS=${ROWS:-gca_refine,gca_refine_paper,no_thumbnail,no_sca,no_refine}
+if [ -n "$ROWS" ]; then
+    echo "== joint rows ($ROWS): ${S} s each"
+    # shellcheck disable=SC2086  # the override lists are meant to split
+    $PY -m src.train -m "experiment=$ROWS" $COMMON \
+        "trainer.max_time=$(hms "$S")" hydra.sweep.dir="$OUT/${SWEEP:-grid}" || exit 1
+fi
+if [ "${STAGED:-1}" = 1 ]; then
+    echo "== staged row: gca_coarse $((S / 2)) s, then refine on the frozen coarse net $((S - S / 2)) s"
+    # shellcheck disable=SC2086
+    $PY -m src.train experiment=gca_coarse $COMMON "trainer.max_time=$(hms $((S / 2)))" \
+        run_dir="$OUT/staged/coarse" experiment_name=staged_coarse || exit 1
+    # shellcheck disable=SC2086
+    $PY -m src.train experiment=gca_refine $COMMON "trainer.max_time=$(hms $((S - S / 2)))" \
+        model.coarse_ckpt_path="$OUT/staged/coarse/checkpoints/last.ckpt" model.freeze_coarse=true \
+        run_dir="$OUT/staged/refine" experiment_name=staged || exit 1
+fi
+PARTS=()
+for d in "$OUT"/grid* "$OUT/staged/refine"; do [ -d "$d" ] && PARTS+=("$d"); done
+$PY -m src.report "${PARTS[@]}" --out "$OUT"
