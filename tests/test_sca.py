@@ -486,3 +486,40 @@ def test_compiled_shift_cost_equals_its_numpy_formulation(street, monkeypatch):
         assert (o_got is None) == (o_want is None)
         if o_got is not None:
             assert np.array_equal(o_got, o_want)
+
+
+def test_a_segment_holding_garbage_of_another_offset_does_not_drag_the_offset_chain(street):
+    """Without a thumbnail, a segment's offset is bounded by the legal range of its block means. A break
+    placed a few MCUs late leaves the hit's garbage (decoded with the next DC predictors: here 700 levels
+    lower) inside the segment before it: its block means then span more than one offset's legal range, the
+    bound contradicts the exact border equations, and clamped it dragged every later segment of a dark
+    photo to its own bound (castle-P30 at 2K, BER 1e-5: 7.5 dB, every offset of rows 7-84 off by 24-206
+    levels). Such a bound says nothing about the offset: the chain stays exact."""
+    from src.sca.refit import place_segments, refit_offsets
+    from src.sca.tiles import dc_steps, mcu_features, tile_shapes
+
+    dark = (street.astype(np.float64) * 0.35).astype(np.uint8)  # an evening facade: block means <= ~90
+    dec = decode(encode_jpeg(dark, quality=75))
+    rows, cols = dec.mcu_rows, dec.mcu_cols
+    hits = [Hit(6 * cols + 20, 2, 3, (400, 10, -20)), Hit(9 * cols + 50, 6, 5, (-700, 6, 9))]
+    bad, truth = corrupt_decoded(dec, hits, np.random.default_rng(3))
+    steps = dc_steps(dec, 3)
+    garbage = np.flatnonzero(truth.true_pos < 0)[: 3 + 5]
+    late = garbage[3:]  # the second hit's garbage MCUs carry its new offset
+    for ci, (th, tw) in enumerate(tile_shapes(bad.planes, rows, cols)):
+        for i in late:
+            r, c = divmod(int(i), cols)
+            bad.planes[ci][r * th : (r + 1) * th, c * tw : (c + 1) * tw] += hits[1].dc_delta[ci] * steps[ci]
+        h8, w8 = bad.planes[ci].shape[0] // 8, bad.planes[ci].shape[1] // 8
+        m = bad.planes[ci].reshape(h8, 8, w8, 8).mean(axis=(1, 3))
+        bad.dc[ci] = np.round((m - 128.0) / steps[ci]).astype(np.int32)
+    # the online pass's segmentation: the second break 5 MCUs late (that hit's garbage ends segment 1)
+    s1, s2 = 3 - 2, 3 - 2 + 5 - 6  # shift: garbage minus lost MCUs, accumulated
+    segs = np.array([[0, garbage[0], 0], [garbage[2] + 1, late[-1] + 1, s1], [late[-1] + 1, rows * cols, s2]])
+    true_off = truth.offset[[0, int(segs[1, 0]), int(segs[2, 0])]]
+    n = rows * cols
+    src, seg_of = place_segments(segs, n)
+    feats = mcu_features(bad.planes, rows, cols, bad.dc, steps)
+    status = np.asarray(bad.mcu_status, np.uint8).reshape(-1)
+    offs = refit_offsets(feats, segs, true_off.copy(), src, seg_of, cols, steps, None, None, status)
+    assert np.abs(offs - true_off).max() <= 1.5 * steps.max(), (offs, true_off)
