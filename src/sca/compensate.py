@@ -15,7 +15,13 @@ import dataclasses
 import numpy as np
 from PIL import Image
 
-from src.sca.consistency import find_offset_steps, refine_first_row, revisit_shifts, split_segments
+from src.sca.consistency import (
+    find_offset_steps,
+    refine_first_row,
+    repair_final_shift,
+    revisit_shifts,
+    split_segments,
+)
 from src.sca.errors import SCAError
 from src.sca.evidence import stream_damaged
 from src.sca.fill import fill_holes
@@ -38,6 +44,7 @@ _OTHER_OPTIONS = {
     "offset_steps",
     "first_row",
     "revisit_shifts",
+    "final_shift",
     "check_thumbnail",
     "segment_thumb",
     "restarts",
@@ -280,6 +287,17 @@ def compensate(
             )  # fmt: skip
             if segs2 is not segs:
                 segs, offs, garb = segs2, offs2, garb2
+                src, seg_of = place_segments(segs, n)
+                offs = refit_offsets(feats, segs, offs, src, seg_of, cols, steps, thumb, ref_p, status)
+        target = _end_shift(status)
+        if other.get("final_shift", True) and target is not None and int(segs[-1, 2]) != target:
+            # the known final shift: a shift missed at one break and inherited by every later segment
+            # is moved back as a whole tail (src.sca.consistency)
+            segs, offs, changed = repair_final_shift(
+                feats, segs, offs, n, cols, steps, *_cost_weights(ref_p, ncomp), target,
+                lambda s: place_segments(s, n),
+            )  # fmt: skip
+            if changed:
                 src, seg_of = place_segments(segs, n)
                 offs = refit_offsets(feats, segs, offs, src, seg_of, cols, steps, thumb, ref_p, status)
         if other.get("revisit_shifts", True):

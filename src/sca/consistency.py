@@ -469,3 +469,75 @@ def revisit_shifts(
                 off_at[j0:j1] = offs[m]
             changed = True
     return segs, offs, changed
+
+
+def repair_final_shift(
+    f: McuFeatures,
+    segs: np.ndarray,
+    offs: np.ndarray,
+    n: int,
+    cols: int,
+    steps: np.ndarray,
+    w: np.ndarray,
+    tfl: np.ndarray,
+    tauk: np.ndarray,
+    trunc: float,
+    target: int,
+    place,
+    max_moves: int = 4,
+    max_step: int = 8,
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Bring the segmentation's final shift to the one the data's end shows (``target``: minus the MCUs
+    the decoder found no data for), by moving a whole tail of segments.
+
+    Online, each segment's shift is found against the restored rows above it, so a shift missed by d at
+    one break (a hit at a row wrap, in periodic or flat content) is inherited by every later segment:
+    the rest of the image is shown d MCUs off, each row consistent with the wrong one above. Such an
+    error changes only one seam: moving segments k, k+1, ... by d together leaves every pair among them
+    as it is and re-places the first rows of segment k under the segments before it. When the final
+    shift misses ``target``, every break k and every move d between 0 and the miss (at most
+    ``max_step`` MCUs) is scored by the vertical continuity of segment k's first MCU row with the shown
+    MCUs of the earlier segments above it (:func:`_model_cost`), and the move that gains most in total
+    (mean cost difference times the MCUs scored) is applied, if it gains; up to ``max_moves`` moves
+    while the miss remains. A miss the seams give no evidence for is left as it is.
+    ``place(segs) -> (src, seg_of)``. Returns (segs, offs, changed); offsets are left to the refit."""
+    segs, offs = segs.copy(), offs.copy()
+    changed = False
+    ncomp = offs.shape[1]
+    for _ in range(max_moves):
+        miss = int(target) - int(segs[-1, 2])
+        if miss == 0 or len(segs) < 2:
+            break
+        sign = 1 if miss > 0 else -1
+        moves = range(sign, sign * (min(abs(miss), max_step) + 1), sign)
+        src, seg_of = place(segs)
+        off_at = np.zeros((n, ncomp))
+        shown = seg_of >= 0
+        off_at[shown] = offs[seg_of[shown]]
+        best_gain, best = 0.0, None
+        for k in range(1, len(segs)):
+            a, b, s = (int(v) for v in segs[k])
+            i = np.arange(a, min(b, a + cols))
+            j_up = i - s - cols
+            scored = int(((j_up >= 0) & (j_up < n) & (seg_of[np.clip(j_up, 0, n - 1)] >= 0)
+                          & (seg_of[np.clip(j_up, 0, n - 1)] < k)).sum())  # fmt: skip
+            if scored < 4:
+                continue
+            c0, _ = _model_cost(f, i, s, k, src, seg_of, off_at, cols, steps, w, tfl, tauk, trunc)
+            if not np.isfinite(c0):
+                continue
+            for d in moves:
+                c1, _ = _model_cost(f, i, s + d, k, src, seg_of, off_at, cols, steps, w, tfl, tauk, trunc)
+                gain = (c0 - c1) * scored
+                if DEBUG and (gain > -2 or k < 6):
+                    print("  cand", k, a, s, d, round(c0, 3), round(c1, 3), scored, round(gain, 2))
+                if gain > best_gain:
+                    best_gain, best = gain, (k, d)
+        if best is None:
+            break
+        k, d = best
+        if DEBUG:
+            print("repair_final_shift: move", k, segs[k], d, "gain", best_gain)
+        segs[k:, 2] += d
+        changed = True
+    return segs, offs, changed
