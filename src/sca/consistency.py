@@ -471,6 +471,34 @@ def revisit_shifts(
     return segs, offs, changed
 
 
+def _tail_seam_cost(f: McuFeatures, segs, offs, seg_at, k, d, src, seg_of, off_at, cols, steps, w, tfl, tauk,
+                   trunc) -> tuple[float, int]:  # fmt: skip
+    """(mean cost, pairs) of the seam above the tail of segments k, k+1, ... moved by d MCUs: the decoded MCUs
+    of one stream row from segment k's start (whichever tail segment holds each, at its shift + d) against
+    the shown MCUs of earlier segments above them; the tail's offsets change by one common amount (the
+    median of the pairs' jumps, whole DC steps). (inf, 0) without such pairs."""
+    n = src.size
+    a = int(segs[k, 0])
+    i = np.arange(a, min(a + cols, n))
+    m = seg_at[i]
+    i, m = i[m >= k], m[m >= k]
+    j_up = i - (segs[m, 2] + d) - cols
+    ok = (j_up >= 0) & (j_up < n)
+    i, m, j_up = i[ok], m[ok], j_up[ok]
+    ok = (seg_of[j_up] >= 0) & (seg_of[j_up] < k)
+    i, m, j_up = i[ok], m[ok], j_up[ok]
+    if i.size == 0:
+        return np.inf, 0
+    up = src[j_up]
+    jump = _raw_jumps(f, up, i)
+    rel = offs[m].astype(np.float64) - off_at[j_up]  # expected jump before the common change
+    ncomp = offs.shape[1]
+    delta = np.median(row_medians(jump, f.e_comp, ncomp) - rel, axis=0)
+    delta = np.round(delta / steps) * steps
+    cost = _jump_cost(jump, rel + delta, f, up, w, tfl, tauk, trunc)
+    return float(cost.mean()), int(i.size)
+
+
 def repair_final_shift(
     f: McuFeatures,
     segs: np.ndarray,
@@ -494,12 +522,13 @@ def repair_final_shift(
     one break (a hit at a row wrap, in periodic or flat content) is inherited by every later segment:
     the rest of the image is shown d MCUs off, each row consistent with the wrong one above. Such an
     error changes only one seam: moving segments k, k+1, ... by d together leaves every pair among them
-    as it is and re-places the first rows of segment k under the segments before it. When the final
-    shift misses ``target``, every break k and every move d between 0 and the miss (at most
-    ``max_step`` MCUs) is scored by the vertical continuity of segment k's first MCU row with the shown
-    MCUs of the earlier segments above it (:func:`_model_cost`), and the move that gains most in total
-    (mean cost difference times the MCUs scored) is applied, if it gains; up to ``max_moves`` moves
-    while the miss remains. A miss the seams give no evidence for is left as it is.
+    as it is and re-places the stream row after segment k's start under the earlier segments. When the
+    final shift misses ``target``, every break k and every move d between 0 and the miss (at most
+    ``max_step`` MCUs) is scored by the vertical continuity of that row with the shown MCUs of the earlier
+    segments above it (:func:`_tail_seam_cost`: a row, whichever tail segments hold it, so that a short
+    spurious segment at the seam does not decide alone), and the move that gains most in total (mean cost
+    difference times the pairs scored) is applied, if it gains; up to ``max_moves`` moves while the miss
+    remains. A miss the seams give no evidence for is left as it is.
     ``place(segs) -> (src, seg_of)``. Returns (segs, offs, changed); offsets are left to the refit."""
     segs, offs = segs.copy(), offs.copy()
     changed = False
@@ -514,24 +543,21 @@ def repair_final_shift(
         off_at = np.zeros((n, ncomp))
         shown = seg_of >= 0
         off_at[shown] = offs[seg_of[shown]]
+        seg_at = np.full(n, -1, np.int64)  # segment of each decoded MCU
+        for k in range(len(segs)):
+            seg_at[int(segs[k, 0]) : int(segs[k, 1])] = k
         best_gain, best = 0.0, None
+        args = (src, seg_of, off_at, cols, steps, w, tfl, tauk, trunc)
         for k in range(1, len(segs)):
-            a, b, s = (int(v) for v in segs[k])
-            i = np.arange(a, min(b, a + cols))
-            j_up = i - s - cols
-            scored = int(((j_up >= 0) & (j_up < n) & (seg_of[np.clip(j_up, 0, n - 1)] >= 0)
-                          & (seg_of[np.clip(j_up, 0, n - 1)] < k)).sum())  # fmt: skip
-            if scored < 4:
-                continue
-            c0, _ = _model_cost(f, i, s, k, src, seg_of, off_at, cols, steps, w, tfl, tauk, trunc)
-            if not np.isfinite(c0):
+            c0, k0 = _tail_seam_cost(f, segs, offs, seg_at, k, 0, *args)
+            if k0 < 4:
                 continue
             for d in moves:
-                c1, _ = _model_cost(f, i, s + d, k, src, seg_of, off_at, cols, steps, w, tfl, tauk, trunc)
-                gain = (c0 - c1) * scored
-                if DEBUG and (gain > -2 or k < 6):
-                    print("  cand", k, a, s, d, round(c0, 3), round(c1, 3), scored, round(gain, 2))
-                if gain > best_gain:
+                c1, k1 = _tail_seam_cost(f, segs, offs, seg_at, k, d, *args)
+                gain = (c0 - c1) * min(k0, k1)
+                if DEBUG and gain > -2:
+                    print("  cand", k, segs[k], d, round(c0, 3), round(c1, 3), k0, k1, round(gain, 2))
+                if k1 >= 4 and gain > best_gain:
                     best_gain, best = gain, (k, d)
         if best is None:
             break
