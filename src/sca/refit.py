@@ -6,8 +6,9 @@ snapped to the DC lattice (offset differences are whole DC steps too, so a chain
 exact); the thumbnail (if any) gives "o_k = weighted median of block-mean differences"; the first
 segment (before any error) is pinned to 0; without a thumbnail, offsets that push a segment outside
 the legal sample range are clamped (not those of a segment whose block means span more than that range:
-it holds MCUs of more than one offset, and its bound would override the exact border equations). A small weighted least squares with iterative reweighting solves
-it; the results snap to the DC lattice (multiples of q0 / 8).
+it holds MCUs of more than one offset, and its bound would override the exact border equations). A
+small weighted least squares with iterative reweighting solves it; the results snap to the DC lattice
+(multiples of q0 / 8).
 """
 
 from __future__ import annotations
