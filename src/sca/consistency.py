@@ -289,7 +289,9 @@ def refine_first_row(
     a = np.maximum(src[j], 0)
     lvl = (offs[np.maximum(seg_of[j + cols], 0)] - offs[np.maximum(seg_of[j], 0)]).astype(np.float64)
     cost = _jump_cost(_raw_jumps(f, a, b), lvl, f, a, w, tfl, tauk, trunc)
-    cur = np.where(shown, np.where(ref_ok, cost, 0.0), hole_cost)
+    # a row-0 MCU over a hole of row 1 costs what a candidate pays there (trunc): scored 0, a break placed
+    # early (its wrong MCUs over the garbage run a probe made of row 1) would look free
+    cur = np.where(shown, np.where(ref_ok, cost, trunc), hole_cost)
     best = (float(cur.sum()) - 1e-9, -1, -1, -1, None)
     tried = set()
     for k in range(1, len(segs)):
