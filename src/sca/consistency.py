@@ -195,6 +195,20 @@ def split_segments(segs: np.ndarray, offs: np.ndarray, splits) -> tuple[np.ndarr
     )
 
 
+def _row_junctions(f: McuFeatures, a: np.ndarray, b: np.ndarray, w, tfl, tauk, trunc) -> np.ndarray:
+    """float64 (K,): truncated, texture-normalised mean |left column of decoded MCUs ``b`` - right column
+    of decoded MCUs ``a``| (both extrapolated by half the slope at the edge, no offsets: the MCUs of one
+    segment), weighted over components by ``w``."""
+    num = np.zeros(a.size)
+    for c in range(w.size):
+        sel = f.l_comp == c
+        xl = 1.5 * f.left[b][:, sel] - 0.5 * f.left2[b][:, sel]
+        xr = 1.5 * f.right[a][:, sel] - 0.5 * f.right2[a][:, sel]
+        u = np.abs(xl - xr).mean(axis=1) / (tfl[c] + tauk[c] * f.tex_right[a, c])
+        num += w[c] * np.minimum(u, trunc)
+    return num / w.sum()
+
+
 def _vertical_cost(f: McuFeatures, a, oa, b, ob, w, tfl, tauk, trunc) -> np.ndarray:
     """float64 (K,): truncated, texture-normalised mean |jump| between the bottom edges of decoded MCUs
     ``a`` (offsets ``oa``, (K, ncomp)) and the top edges of decoded MCUs ``b`` below them (``ob``),
@@ -289,10 +303,14 @@ def refine_first_row(
     a = np.maximum(src[j], 0)
     lvl = (offs[np.maximum(seg_of[j + cols], 0)] - offs[np.maximum(seg_of[j], 0)]).astype(np.float64)
     cost = _jump_cost(_raw_jumps(f, a, b), lvl, f, a, w, tfl, tauk, trunc)
-    # a row-0 MCU over a hole of row 1 costs what a candidate pays there (trunc): scored 0, a break placed
-    # early (its wrong MCUs over the garbage run a probe made of row 1) would look free
-    cur = np.where(shown, np.where(ref_ok, cost, trunc), hole_cost)
-    best = (float(cur.sum()) - 1e-9, -1, -1, -1, None)
+    cur = np.where(shown, np.where(ref_ok, cost, 0.0), hole_cost)
+    # ... and along the row, at half weight (a left/right term: noisier than the vertical profile), the
+    # junctions between consecutive decoded MCUs of one segment: a hit inside a segment shows there even
+    # where row 1 holds no reference (a garbage run a probe made), and a candidate pays its own
+    inside = shown[1:] & shown[:-1] & (seg_of[j[1:]] == seg_of[j[:-1]]) & (src[j[1:]] == src[j[:-1]] + 1)
+    h_cur = _row_junctions(f, a[:-1][inside], a[1:][inside], w, tfl, tauk, trunc).sum()
+    h_old = np.concatenate([[0.0, 0.0], np.cumsum(_row_junctions(f, j[:-1], j[1:], w, tfl, tauk, trunc))])
+    best = (float(cur.sum() + 0.5 * h_cur) - 1e-9, -1, -1, -1, None)
     tried = set()
     for k in range(1, len(segs)):
         if segs[k, 0] - segs[k, 2] >= 2 * cols:
@@ -309,6 +327,10 @@ def refine_first_row(
         r_new = _jump_cost(_raw_jumps(f, a_new, b_k), np.zeros(ncomp), f, a_new, w, tfl, tauk, trunc)
         r_new = np.where(rk_ok & (j + s_k >= 0), r_new, trunc)
         c_new = np.concatenate([[0.0], np.cumsum(r_new)])
+        # junctions inside the new segment: outputs j - 1, j (decoded j - 1 + s_k, j + s_k), j >= 1
+        d_lo = np.clip(j[:-1] + s_k, 0, n - 1)
+        h_new = np.where(j[:-1] + s_k >= 0, _row_junctions(f, d_lo, d_lo + 1, w, tfl, tauk, trunc), 0.0)
+        h_new = np.concatenate([[0.0, 0.0], np.cumsum(h_new)])  # h_new[q]: junctions of outputs 1 .. q - 1
         # per-column offset estimate of the old part: median jump per component
         med = row_medians(jump_old, f.e_comp, ncomp)
         for e in range(1, cols + 1):
@@ -318,6 +340,7 @@ def refine_first_row(
                 if e + h + s_k < 1:
                     continue
                 total = c_old + (c_new[cols] - c_new[e + h]) + hole_cost * h
+                total += 0.5 * (h_old[e] + h_new[cols] - h_new[min(e + h + 1, cols)])
                 if total < best[0]:
                     best = (total, e, h, k, o_e)
     if best[1] < 0:
