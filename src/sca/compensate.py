@@ -153,10 +153,12 @@ def compensate(
     (JPEG bytes from the header). Without any thumbnail ``dc_thumb`` runs as ``dc`` and says so in ``method``.
     options: tunables of :class:`SegmentParams` / :class:`RefitParams`, ``upsample`` ("fancy" or "nearest"),
     ``refit``, ``detect_garbage`` and ``end_check`` (bools, default True: see ``_segment_consistent``)
-    for ablations; ``check_thumbnail`` (default True): ``dc_thumb`` first checks the thumbnail against a
-    ``dc`` result and aligns it (``src.sca.thumb_check``), or refuses it and returns that ``dc`` result;
-    an alignment other than the identity is judged on the results it and the thumbnail as stored give
-    (``_judge_alignment``: the ``dc`` reference can be misplaced where the fit was decided). Training
+    for ablations; ``final_shift`` (default True): a final shift that misses the data's end is repaired
+    by moving a tail of segments (``src.sca.consistency.repair_final_shift``); ``check_thumbnail``
+    (default True): ``dc_thumb`` first checks the thumbnail against a ``dc`` result and aligns it
+    (``src.sca.thumb_check``), or refuses it and returns that ``dc`` result; an alignment other than
+    the identity is judged on the results it and the thumbnail as stored give (``_judge_alignment``:
+    the ``dc`` reference can be misplaced where the fit was decided). Training
     turns the check off (``data.check_thumbnail``: the simulator's thumbnail always fits).
     ``restarts`` (default True): a scan with restart markers is compensated interval by interval
     (``src.sca.restart``); ``segment_merge`` (default True): there, with a thumbnail (it judges what is

@@ -580,15 +580,11 @@ def repair_final_shift(
             for d in moves:
                 c1, k1 = _tail_seam_cost(f, segs, offs, seg_at, k, d, *args)
                 gain = (c0 - c1) * min(k0, k1)
-                if DEBUG and gain > -2:
-                    print("  cand", k, segs[k], d, round(c0, 3), round(c1, 3), k0, k1, round(gain, 2))
                 if k1 >= 4 and gain > best_gain:
                     best_gain, best = gain, (k, d)
         if best is None:
             break
         k, d = best
-        if DEBUG:
-            print("repair_final_shift: move", k, segs[k], d, "gain", best_gain)
         segs[k:, 2] += d
         changed = True
     return segs, offs, changed
