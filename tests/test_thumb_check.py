@@ -129,10 +129,13 @@ def test_the_files_own_thumbnail_is_not_misaligned_by_a_misplaced_dc_reference(n
     bad = decode(sample.corrupted_jpeg)
     gt = decode(sample.clean_jpeg).to_rgb()
     thumb = decode_thumbnail(sample.thumbnail)
-    dc = y_psnr(compensate(bad, None, "dc").rgb * 255.0, gt)
-    result = compensate(bad, thumb, "dc_thumb")
+    # the final-shift repair (src.sca.consistency.repair_final_shift) puts rocket s3's dc result right
+    # (21.9 -> 36.6 dB): off, the dc reference stays misplaced, the case this test is about
+    opts = {"final_shift": False}
+    dc = y_psnr(compensate(bad, None, "dc", **opts).rgb * 255.0, gt)
+    result = compensate(bad, thumb, "dc_thumb", **opts)
     got = y_psnr(result.rgb * 255.0, gt)
-    unchecked = y_psnr(compensate(bad, thumb, "dc_thumb", check_thumbnail=False).rgb * 255.0, gt)
+    unchecked = y_psnr(compensate(bad, thumb, "dc_thumb", check_thumbnail=False, **opts).rgb * 255.0, gt)
     fit = result.thumbnail_fit
     assert fit.ok and fit.identity and result.method == "dc_thumb", fit.reason
     assert got >= unchecked - 0.1, (got, unchecked, fit.reason)

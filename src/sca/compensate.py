@@ -15,7 +15,13 @@ import dataclasses
 import numpy as np
 from PIL import Image
 
-from src.sca.consistency import find_offset_steps, refine_first_row, revisit_shifts, split_segments
+from src.sca.consistency import (
+    find_offset_steps,
+    refine_first_row,
+    repair_final_shift,
+    revisit_shifts,
+    split_segments,
+)
 from src.sca.errors import SCAError
 from src.sca.evidence import stream_damaged
 from src.sca.fill import fill_holes
@@ -38,6 +44,7 @@ _OTHER_OPTIONS = {
     "offset_steps",
     "first_row",
     "revisit_shifts",
+    "final_shift",
     "check_thumbnail",
     "segment_thumb",
     "restarts",
@@ -146,10 +153,12 @@ def compensate(
     (JPEG bytes from the header). Without any thumbnail ``dc_thumb`` runs as ``dc`` and says so in ``method``.
     options: tunables of :class:`SegmentParams` / :class:`RefitParams`, ``upsample`` ("fancy" or "nearest"),
     ``refit``, ``detect_garbage`` and ``end_check`` (bools, default True: see ``_segment_consistent``)
-    for ablations; ``check_thumbnail`` (default True): ``dc_thumb`` first checks the thumbnail against a
-    ``dc`` result and aligns it (``src.sca.thumb_check``), or refuses it and returns that ``dc`` result;
-    an alignment other than the identity is judged on the results it and the thumbnail as stored give
-    (``_judge_alignment``: the ``dc`` reference can be misplaced where the fit was decided). Training
+    for ablations; ``final_shift`` (default True): a final shift that misses the data's end is repaired
+    by moving a tail of segments (``src.sca.consistency.repair_final_shift``); ``check_thumbnail``
+    (default True): ``dc_thumb`` first checks the thumbnail against a ``dc`` result and aligns it
+    (``src.sca.thumb_check``), or refuses it and returns that ``dc`` result; an alignment other than
+    the identity is judged on the results it and the thumbnail as stored give (``_judge_alignment``:
+    the ``dc`` reference can be misplaced where the fit was decided). Training
     turns the check off (``data.check_thumbnail``: the simulator's thumbnail always fits).
     ``restarts`` (default True): a scan with restart markers is compensated interval by interval
     (``src.sca.restart``); ``segment_merge`` (default True): there, with a thumbnail (it judges what is
@@ -280,6 +289,17 @@ def compensate(
             )  # fmt: skip
             if segs2 is not segs:
                 segs, offs, garb = segs2, offs2, garb2
+                src, seg_of = place_segments(segs, n)
+                offs = refit_offsets(feats, segs, offs, src, seg_of, cols, steps, thumb, ref_p, status)
+        target = _end_shift(status)
+        if other.get("final_shift", True) and target is not None and int(segs[-1, 2]) != target:
+            # the known final shift: a shift missed at one break and inherited by every later segment
+            # is moved back as a whole tail (src.sca.consistency)
+            segs, offs, changed = repair_final_shift(
+                feats, segs, offs, n, cols, steps, *_cost_weights(ref_p, ncomp), target,
+                lambda s: place_segments(s, n),
+            )  # fmt: skip
+            if changed:
                 src, seg_of = place_segments(segs, n)
                 offs = refit_offsets(feats, segs, offs, src, seg_of, cols, steps, thumb, ref_p, status)
         if other.get("revisit_shifts", True):

@@ -195,6 +195,20 @@ def split_segments(segs: np.ndarray, offs: np.ndarray, splits) -> tuple[np.ndarr
     )
 
 
+def _row_junctions(f: McuFeatures, a: np.ndarray, b: np.ndarray, w, tfl, tauk, trunc) -> np.ndarray:
+    """float64 (K,): truncated, texture-normalised mean |left column of decoded MCUs ``b`` - right column
+    of decoded MCUs ``a``| (both extrapolated by half the slope at the edge, no offsets: the MCUs of one
+    segment), weighted over components by ``w``."""
+    num = np.zeros(a.size)
+    for c in range(w.size):
+        sel = f.l_comp == c
+        xl = 1.5 * f.left[b][:, sel] - 0.5 * f.left2[b][:, sel]
+        xr = 1.5 * f.right[a][:, sel] - 0.5 * f.right2[a][:, sel]
+        u = np.abs(xl - xr).mean(axis=1) / (tfl[c] + tauk[c] * f.tex_right[a, c])
+        num += w[c] * np.minimum(u, trunc)
+    return num / w.sum()
+
+
 def _vertical_cost(f: McuFeatures, a, oa, b, ob, w, tfl, tauk, trunc) -> np.ndarray:
     """float64 (K,): truncated, texture-normalised mean |jump| between the bottom edges of decoded MCUs
     ``a`` (offsets ``oa``, (K, ncomp)) and the top edges of decoded MCUs ``b`` below them (``ob``),
@@ -290,7 +304,13 @@ def refine_first_row(
     lvl = (offs[np.maximum(seg_of[j + cols], 0)] - offs[np.maximum(seg_of[j], 0)]).astype(np.float64)
     cost = _jump_cost(_raw_jumps(f, a, b), lvl, f, a, w, tfl, tauk, trunc)
     cur = np.where(shown, np.where(ref_ok, cost, 0.0), hole_cost)
-    best = (float(cur.sum()) - 1e-9, -1, -1, -1, None)
+    # ... and along the row, at half weight (a left/right term: noisier than the vertical profile), the
+    # junctions between consecutive decoded MCUs of one segment: a hit inside a segment shows there even
+    # where row 1 holds no reference (a garbage run a probe made), and a candidate pays its own
+    inside = shown[1:] & shown[:-1] & (seg_of[j[1:]] == seg_of[j[:-1]]) & (src[j[1:]] == src[j[:-1]] + 1)
+    h_cur = _row_junctions(f, a[:-1][inside], a[1:][inside], w, tfl, tauk, trunc).sum()
+    h_old = np.concatenate([[0.0, 0.0], np.cumsum(_row_junctions(f, j[:-1], j[1:], w, tfl, tauk, trunc))])
+    best = (float(cur.sum() + 0.5 * h_cur) - 1e-9, -1, -1, -1, None)
     tried = set()
     for k in range(1, len(segs)):
         if segs[k, 0] - segs[k, 2] >= 2 * cols:
@@ -307,6 +327,10 @@ def refine_first_row(
         r_new = _jump_cost(_raw_jumps(f, a_new, b_k), np.zeros(ncomp), f, a_new, w, tfl, tauk, trunc)
         r_new = np.where(rk_ok & (j + s_k >= 0), r_new, trunc)
         c_new = np.concatenate([[0.0], np.cumsum(r_new)])
+        # junctions inside the new segment: outputs j - 1, j (decoded j - 1 + s_k, j + s_k), j >= 1
+        d_lo = np.clip(j[:-1] + s_k, 0, n - 1)
+        h_new = np.where(j[:-1] + s_k >= 0, _row_junctions(f, d_lo, d_lo + 1, w, tfl, tauk, trunc), 0.0)
+        h_new = np.concatenate([[0.0, 0.0], np.cumsum(h_new)])  # h_new[q]: junctions of outputs 1 .. q - 1
         # per-column offset estimate of the old part: median jump per component
         med = row_medians(jump_old, f.e_comp, ncomp)
         for e in range(1, cols + 1):
@@ -316,6 +340,7 @@ def refine_first_row(
                 if e + h + s_k < 1:
                     continue
                 total = c_old + (c_new[cols] - c_new[e + h]) + hole_cost * h
+                total += 0.5 * (h_old[e] + h_new[cols] - h_new[min(e + h + 1, cols)])
                 if total < best[0]:
                     best = (total, e, h, k, o_e)
     if best[1] < 0:
@@ -468,4 +493,98 @@ def revisit_shifts(
                 seg_of[j0:j1] = m
                 off_at[j0:j1] = offs[m]
             changed = True
+    return segs, offs, changed
+
+
+def _tail_seam_cost(f: McuFeatures, segs, offs, seg_at, k, d, src, seg_of, off_at, cols, steps, w, tfl, tauk,
+                   trunc) -> tuple[float, int]:  # fmt: skip
+    """(mean cost, pairs) of the seam above the tail of segments k, k+1, ... moved by d MCUs: the decoded MCUs
+    of one stream row from segment k's start (whichever tail segment holds each, at its shift + d) against
+    the shown MCUs of earlier segments above them; the tail's offsets change by one common amount (the
+    median of the pairs' jumps, whole DC steps). (inf, 0) without such pairs."""
+    n = src.size
+    a = int(segs[k, 0])
+    i = np.arange(a, min(a + cols, n))
+    m = seg_at[i]
+    i, m = i[m >= k], m[m >= k]
+    j_up = i - (segs[m, 2] + d) - cols
+    ok = (j_up >= 0) & (j_up < n)
+    i, m, j_up = i[ok], m[ok], j_up[ok]
+    ok = (seg_of[j_up] >= 0) & (seg_of[j_up] < k)
+    i, m, j_up = i[ok], m[ok], j_up[ok]
+    if i.size == 0:
+        return np.inf, 0
+    up = src[j_up]
+    jump = _raw_jumps(f, up, i)
+    rel = offs[m].astype(np.float64) - off_at[j_up]  # expected jump before the common change
+    ncomp = offs.shape[1]
+    delta = np.median(row_medians(jump, f.e_comp, ncomp) - rel, axis=0)
+    delta = np.round(delta / steps) * steps
+    cost = _jump_cost(jump, rel + delta, f, up, w, tfl, tauk, trunc)
+    return float(cost.mean()), int(i.size)
+
+
+def repair_final_shift(
+    f: McuFeatures,
+    segs: np.ndarray,
+    offs: np.ndarray,
+    n: int,
+    cols: int,
+    steps: np.ndarray,
+    w: np.ndarray,
+    tfl: np.ndarray,
+    tauk: np.ndarray,
+    trunc: float,
+    target: int,
+    place,
+    max_moves: int = 4,
+    max_step: int = 8,
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Bring the segmentation's final shift to the one the data's end shows (``target``: minus the MCUs
+    the decoder found no data for), by moving a whole tail of segments.
+
+    Online, each segment's shift is found against the restored rows above it, so a shift missed by d at
+    one break (a hit at a row wrap, in periodic or flat content) is inherited by every later segment:
+    the rest of the image is shown d MCUs off, each row consistent with the wrong one above. Such an
+    error changes only one seam: moving segments k, k+1, ... by d together leaves every pair among them
+    as it is and re-places the stream row after segment k's start under the earlier segments. When the
+    final shift misses ``target``, every break k and every move d between 0 and the miss (at most
+    ``max_step`` MCUs) is scored by the vertical continuity of that row with the shown MCUs of the earlier
+    segments above it (:func:`_tail_seam_cost`: a row, whichever tail segments hold it, so that a short
+    spurious segment at the seam does not decide alone), and the move that gains most in total (mean cost
+    difference times the pairs scored) is applied, if it gains; up to ``max_moves`` moves while the miss
+    remains. A miss the seams give no evidence for is left as it is.
+    ``place(segs) -> (src, seg_of)``. Returns (segs, offs, changed); offsets are left to the refit."""
+    segs, offs = segs.copy(), offs.copy()
+    changed = False
+    ncomp = offs.shape[1]
+    for _ in range(max_moves):
+        miss = int(target) - int(segs[-1, 2])
+        if miss == 0 or len(segs) < 2:
+            break
+        sign = 1 if miss > 0 else -1
+        moves = range(sign, sign * (min(abs(miss), max_step) + 1), sign)
+        src, seg_of = place(segs)
+        off_at = np.zeros((n, ncomp))
+        shown = seg_of >= 0
+        off_at[shown] = offs[seg_of[shown]]
+        seg_at = np.full(n, -1, np.int64)  # segment of each decoded MCU
+        for k in range(len(segs)):
+            seg_at[int(segs[k, 0]) : int(segs[k, 1])] = k
+        best_gain, best = 0.0, None
+        args = (src, seg_of, off_at, cols, steps, w, tfl, tauk, trunc)
+        for k in range(1, len(segs)):
+            c0, k0 = _tail_seam_cost(f, segs, offs, seg_at, k, 0, *args)
+            if k0 < 4:
+                continue
+            for d in moves:
+                c1, k1 = _tail_seam_cost(f, segs, offs, seg_at, k, d, *args)
+                gain = (c0 - c1) * min(k0, k1)
+                if k1 >= 4 and gain > best_gain:
+                    best_gain, best = gain, (k, d)
+        if best is None:
+            break
+        k, d = best
+        segs[k:, 2] += d
+        changed = True
     return segs, offs, changed

@@ -5,8 +5,10 @@ Offsets are solved jointly for all segments (per component): every pair of segme
 snapped to the DC lattice (offset differences are whole DC steps too, so a chain of segments stays
 exact); the thumbnail (if any) gives "o_k = weighted median of block-mean differences"; the first
 segment (before any error) is pinned to 0; without a thumbnail, offsets that push a segment outside
-the legal sample range are clamped. A small weighted least squares with iterative reweighting solves
-it; the results snap to the DC lattice (multiples of q0 / 8).
+the legal sample range are clamped (not those of a segment whose block means span more than that range:
+it holds MCUs of more than one offset, and its bound would override the exact border equations). A
+small weighted least squares with iterative reweighting solves it; the results snap to the DC lattice
+(multiples of q0 / 8).
 """
 
 from __future__ import annotations
@@ -231,8 +233,11 @@ def refit_offsets(
         for k, sel in enumerate(_groups(seg[pos], nseg)):
             if sel.size >= 4:
                 q1, q99 = np.percentile(mc[sel], [1, 99], axis=0)
-                lo[k] = q99 - 255.0 - p.legal_margin
-                hi[k] = q1 + p.legal_margin
+                # a range wider than the legal one holds more than one offset (garbage or a missed
+                # break): no bound on the segment's own offset (clamped, it drags the whole chain)
+                wide = q99 - q1 > 255.0 + 2.0 * p.legal_margin
+                lo[k] = np.where(wide, -np.inf, q99 - 255.0 - p.legal_margin)
+                hi[k] = np.where(wide, np.inf, q1 + p.legal_margin)
     out = np.zeros((nseg, ncomp), np.float64)
     for c in range(ncomp):
         d_c, w_c = (dd[:, c], ww[:, c]) if ka.size else (dd, ww)
