@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from src.sca.fill import choose_fill, fill_holes, tile_sq_error
 from src.sca.refit import RefitParams, judge_garbage
 from src.sca.segment import comp_vector
 from src.sca.tiles import dc_steps
@@ -104,17 +105,16 @@ def restart_layout(
         window[max(m0, first - BACK) : first] = True
         near[m0:m1] = True
     evidence = hole | window  # lost MCUs and the decoder's damage windows
-    if thumb is None:
-        hole |= window
-    else:
-        p = params or RefitParams()
+    p = params or RefitParams()
+    if thumb is not None:
+        # the rest of the damaged intervals judged against the thumbnail and the neighbours; the window
+        # is decided below on how well its decode fits the fill
         if near.any():
-            hole |= judge_garbage(feats, src, off_at, int(decoded.mcu_cols), thumb, p, near) & near
-        # the window before the first event, judged by the calibrated thumbnail residual (the decoder
-        # often notices a hit only at the interval's last MCU: the MCUs before it are mostly intact,
-        # and a fill from a soft thumbnail costs more than they do)
-        hole |= window & (np.abs(thumb_z(feats, thumb, p)).max(axis=1) > p.garbage_thumb_near)
-        hole |= silent_hits(feats, thumb, int(decoded.restart_interval), near, p)
+            hole |= judge_garbage(feats, src, off_at, int(decoded.mcu_cols), thumb, p, near) & near & ~window
+        hole |= silent_hits(feats, thumb, int(decoded.restart_interval), near, p) & ~window
+    # the window before the first event (the decoder often notices a hit only at the interval's last
+    # MCU: the MCUs before it are mostly intact, and a fill costs more than they do)
+    hole |= window_holes(decoded, feats, hole, window, thumb, p)
     if segment_layout is not None:
         was_hole, src0, off0 = hole, src, off_at
         tol = dc_tolerance(decoded, off_at.shape[1])
@@ -140,6 +140,40 @@ def restart_layout(
             z = np.abs(thumb_z(feats, thumb, p, src, off_at)).max(axis=1)
             hole = hole | (new & (z > p.garbage_thumb_near))
     return src, off_at, hole
+
+
+def window_holes(decoded, feats, hole: np.ndarray, window: np.ndarray, thumb, p: RefitParams) -> np.ndarray:
+    """bool (N,): the MCUs of the damage windows (bool (N,) ``window``: from :data:`BACK` MCUs before an
+    interval's first decoder event up to it) to fill, given the other holes (bool (N,) ``hole``).
+
+    A hit makes garbage from its MCU to the interval's end (the DC predictors run on, wrong, to the next
+    restart marker), so the holes of a window are a suffix of it: the cut k of each window [w0, w1) is
+    the one of least expected error, sum of show(j) for j < k plus fill(j) for j >= k. fill(j): the
+    error of the fill there, estimated on the trusted MCUs around the holes (``src.sca.fill.choose_fill``,
+    which also picks thumbnail or interpolation); show(j) = max(d(j) - fill(j), 0), with d(j) the mean
+    squared difference of the decoded MCU from that fill: an intact MCU differs from the fill by the
+    fill's own error, garbage independently of it by its error on top (squares add). All errors are
+    mean squares per sample over every component (sample units squared). thumb: ``ThumbReference`` or
+    None (interpolation only)."""
+    out = np.zeros_like(window)
+    if not window.any():
+        return out
+    rows, cols = int(decoded.mcu_rows), int(decoded.mcu_cols)
+    planes = [np.asarray(x, np.float32) for x in decoded.planes]
+    test = hole | window
+    args = (feats.means, feats.m_comp, rows, cols, thumb, p.fill_gain, p.fill_clamp)
+    use_thumb, fill = choose_fill(planes, test, *args)
+    pred = fill_holes([x.copy() for x in planes], test, *args, thumb_tiles=use_thumb)
+    show = np.maximum(tile_sq_error(pred, planes, rows, cols) - fill, 0.0)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], window.astype(np.int8), [0]])))
+    for w0, w1 in zip(edges[0::2], edges[1::2], strict=True):
+        # cost of cut k = w0 + i: show [w0, k), fill [k, w1)
+        cost = np.concatenate([[0.0], np.cumsum(show[w0:w1])]) + np.concatenate(
+            [np.cumsum(fill[w0:w1][::-1])[::-1], [0.0]]
+        )
+        k = w0 + int(np.argmin(cost))
+        out[k:w1] = True
+    return out
 
 
 def thumb_z(feats, thumb, p: RefitParams, src: np.ndarray | None = None, off_at: np.ndarray | None = None):
