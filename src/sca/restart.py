@@ -9,13 +9,19 @@ out of data for (``MCU_LOST``). So:
 - an interval without any decoder event is trusted as decoded (offset 0, no shift);
 - in a damaged interval (an MCU with ``MCU_RESYNC``, ``MCU_ERROR`` or ``MCU_LOST``, skipped bits, or a
   damage event such as a spurious marker: :func:`event_mcus`), the
-  MCUs from :data:`BACK` before the first event to the end of the interval are untrusted and filled (the
-  hit precedes the first error the decoder notices by a few MCUs: Huffman codes decode garbage silently
-  for 3-5 MCUs); with a thumbnail, the MCUs of damaged intervals before that point are also judged
-  against it (``src.sca.refit.judge_garbage``), and the tail of any interval that sits at a DC offset from
-  the thumbnail is filled too (:func:`silent_hits`: a hit the decoder did not notice);
+  MCUs from the first event to the end of the interval are untrusted and filled; the :data:`BACK` MCUs
+  before it (the damage window: the hit precedes the first error the decoder notices by a few MCUs,
+  Huffman codes decode garbage silently for 3-5 MCUs) are filled from the cut of least expected error
+  (:func:`window_holes`: the fill's error estimated on the trusted ring around the holes against each
+  MCU's distance from it); with a thumbnail, the MCUs of damaged intervals before the window are also
+  judged against it (``src.sca.refit.judge_garbage``), and the tail of any interval that sits at a DC
+  offset from the thumbnail is filled too (:func:`silent_hits`: a hit the decoder did not notice);
+- an interval without decoder events where the segment path found a DC offset from inside it to its
+  end (a silent hit in a DC magnitude) shows the decode minus that offset when the thumbnail agrees
+  (:func:`take_offset_tails`);
 - the fill (:func:`src.sca.fill.fill_holes`: the thumbnail, or interpolation, with the level of the
-  trusted neighbours spread in by push-pull) blends the end of each damaged interval into what follows.
+  trusted neighbours spread in by push-pull; per hole the one that predicts the trusted ring around
+  it better, :func:`src.sca.fill.choose_fill`) blends the end of each damaged interval into what follows.
 
 numpy only (the fill and garbage judgement are SCA's own).
 """
@@ -139,6 +145,77 @@ def restart_layout(
             # every MCU shown where this path filled: within the thumbnail's own disagreement with the image
             z = np.abs(thumb_z(feats, thumb, p, src, off_at)).max(axis=1)
             hole = hole | (new & (z > p.garbage_thumb_near))
+        # intervals without decoder events where the segment path found a DC offset tail: a silent hit,
+        # taken where the offsets bring the tail nearer the thumbnail
+        ri = int(decoded.restart_interval)
+        src1, off1, hole1 = take_offset_tails(src, off_at, hole, *segment_layout, ri, near, tol)
+        changed = (src1 != src) | (off1 != off_at).any(axis=1) | (hole1 != hole)
+        if changed.any() and thumb is not None:
+            before = _interval_sums(np.square(thumb_z(feats, thumb, p, src, off_at)).sum(axis=1), changed, ri)
+            after = _interval_sums(np.square(thumb_z(feats, thumb, p, src1, off1)).sum(axis=1), changed, ri)
+            take = np.repeat(after < before, ri)[: src.size]
+            src, off_at, hole = (
+                np.where(take, src1, src),
+                np.where(take[:, None], off1, off_at),
+                np.where(take, hole1, hole),
+            )
+    return src, off_at, hole
+
+
+def _interval_sums(values: np.ndarray, mask: np.ndarray, ri: int) -> np.ndarray:
+    """float64 (intervals,): the sum of float (N,) ``values`` over the ``mask`` MCUs of each restart interval
+    of ``ri`` MCUs."""
+    n = values.size
+    return np.bincount(np.arange(n) // ri, np.where(mask, values, 0.0), minlength=-(-n // ri))
+
+
+def take_offset_tails(
+    src: np.ndarray,
+    off_at: np.ndarray,
+    hole: np.ndarray,
+    seg_src: np.ndarray,
+    seg_off: np.ndarray,
+    ri: int,
+    damaged: np.ndarray,
+    tol: np.ndarray | float = 0.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per restart interval without decoder events (bool (N,) ``damaged`` false there), the segment path's
+    DC offsets where they are a silent hit's signature: a bit error in a DC magnitude keeps every code
+    length, so the decoder notices nothing, and the offset runs from the hit to the interval's end (the
+    restart marker resets the predictors). Taken when the segment path shows every MCU of the interval it
+    shows in place (no shift), its offsets beyond ``tol`` (refit noise, :func:`dc_tolerance`) form a tail
+    [k, end) of the shown MCUs, not one carried over the restart marker from the interval before, and its
+    holes (its garbage judgement: the hit's own MCUs) lie from :data:`BACK` MCUs before k on: the MCUs
+    from k show the decode minus those offsets and are trusted (this path's thumbnail judgement,
+    :func:`silent_hits`, could only fill them), those before k the decode as it is, the holes are
+    filled. An offset that does not last to the interval's end, holes far from it or a move are no hit
+    this path can explain: left alone. :func:`restart_layout` keeps an interval taken here only where
+    its squared thumbnail residual (:func:`thumb_z`) over the changed MCUs drops. Arguments as
+    :func:`take_segment_layout`; returns the merged layout."""
+    src, off_at, hole = src.copy(), off_at.copy(), hole.copy()
+    seg_src = np.asarray(seg_src, np.int64).reshape(-1)
+    seg_off = np.asarray(seg_off, np.float32).reshape(src.size, -1)
+    n = src.size
+    for m0 in range(0, n, ri):
+        m1 = min(m0 + ri, n)
+        s = seg_src[m0:m1]
+        shown = s >= 0
+        if damaged[m0:m1].any() or (s[shown] != np.arange(m0, m1)[shown]).any():
+            continue
+        o = seg_off[m0:m1]
+        big = shown & (np.abs(o) > tol).any(axis=1)
+        if not big.any():
+            continue
+        k = int(np.argmax(big))
+        if (shown[k:] & ~big[k:]).any() or (~shown[: max(k - BACK, 0)]).any():
+            continue
+        # an offset from the interval's first MCU on that the interval before ends with too is the segment
+        # path's offset carried over a restart marker, which no hit makes
+        if k == 0 and m0 > 0 and seg_src[m0 - 1] >= 0 and (np.abs(seg_off[m0 - 1] - o[0]) <= tol).all():
+            continue
+        src[m0:m1] = np.where(shown, np.arange(m0, m1), -1)
+        off_at[m0:m1] = np.where(big[:, None], o, 0.0)
+        hole[m0:m1] = ~shown
     return src, off_at, hole
 
 
