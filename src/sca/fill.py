@@ -182,7 +182,7 @@ def choose_fill(
     """Which fill fits each hole, judged on its neighbourhood: (thumb_tiles bool (N,): the holes where the
     thumbnail fill predicts the trusted MCUs around them better than interpolation, for ``fill_holes``;
     expected float64 (N,): at every hole the chosen fill's error there, the mean squared difference per
-    sample, sample units squared; 0 elsewhere).
+    sample (sample units squared) on the ring MCUs next to it, else on its region's ring; 0 elsewhere).
 
     Cross-validation on a ring: the trusted MCUs touching a hole region (8-neighbours) are filled too,
     as if lost, by either fill from the MCUs beyond them, and compared with what they show. A camera
@@ -207,16 +207,26 @@ def choose_fill(
     def ring_error(with_thumb) -> np.ndarray:
         pred = fill_holes([p.copy() for p in planes], test, block_means, m_comp, mcu_rows, mcu_cols,
                           with_thumb, gain, clamp)  # fmt: skip
-        err = tile_sq_error(pred, planes, mcu_rows, mcu_cols)[ring]
-        return np.bincount(on_ring, err, minlength=count + 1) / np.maximum(ring_n, 1.0)
+        return np.where(ring, tile_sq_error(pred, planes, mcu_rows, mcu_cols), 0.0)
 
-    interp = ring_error(None)
+    def region_mean(err: np.ndarray) -> np.ndarray:
+        return np.bincount(on_ring, err[ring], minlength=count + 1) / np.maximum(ring_n, 1.0)
+
+    e_i = ring_error(None)
     if thumb is None:
-        per = np.where(ring_n > 0, interp, np.inf)
-        expected[hole] = per[labels[hole]]
-        return np.zeros(n, bool), expected
-    t = ring_error(thumb)
-    pick = (t <= interp) | (ring_n == 0)
-    per = np.where(ring_n > 0, np.minimum(t, interp), np.inf)
-    expected[hole] = per[labels[hole]]
-    return hole & pick[labels], expected
+        pick, e_t = np.zeros(count + 1, bool), e_i
+    else:
+        e_t = ring_error(thumb)
+        pick = (region_mean(e_t) <= region_mean(e_i)) | (ring_n == 0)
+    chosen = np.where(pick[labels], e_t, e_i)
+
+    # each hole's expected error: the mean over the ring MCUs next to it (the texture there), else
+    # over its region's ring
+    def box3(a: np.ndarray) -> np.ndarray:
+        return ndimage.convolve(a.reshape(mcu_rows, mcu_cols), np.ones((3, 3)), mode="constant").reshape(-1)
+
+    near_sum, near_n = box3(chosen), box3(ring.astype(np.float64))
+    per = np.where(ring_n > 0, region_mean(chosen), np.inf)
+    local = np.where(near_n > 0, near_sum / np.maximum(near_n, 1.0), per[labels])
+    expected[hole] = local[hole]
+    return hole & pick[labels] & (thumb is not None), expected
