@@ -33,7 +33,7 @@ import numpy as np
 from src.sca.fill import choose_fill, fill_holes, tile_sq_error
 from src.sca.refit import RefitParams, judge_garbage
 from src.sca.segment import comp_vector
-from src.sca.tiles import dc_steps
+from src.sca.tiles import dc_steps, relayout
 
 MCU_RESYNC, MCU_LOST, MCU_ERROR = 1, 2, 8  # src.jpeg's MCU status flags (src.jpeg.entropy)
 #: decoder event kinds that are no damage inside the scan (see :func:`event_mcus`)
@@ -141,10 +141,10 @@ def restart_layout(
             cols = int(decoded.mcu_cols)
             hole = hole | (judge_garbage(feats, np.where(hole, -1, src), off_at, cols, thumb, p, new) & new)
         new = was_hole & ~hole
-        if thumb is not None and new.any():
-            # every MCU shown where this path filled: within the thumbnail's own disagreement with the image
-            z = np.abs(thumb_z(feats, thumb, p, src, off_at)).max(axis=1)
-            hole = hole | (new & (z > p.garbage_thumb_near))
+        if new.any():
+            # every MCU shown where this path filled: shown where that costs less than its fill
+            show, fill = show_costs(decoded, feats, src, off_at, hole, new, thumb, p)
+            hole = hole | (new & (show > fill))
         # intervals without decoder events where the segment path found a DC offset tail: a silent hit,
         # taken where the offsets bring the tail nearer the thumbnail
         ri = int(decoded.restart_interval)
@@ -235,13 +235,10 @@ def window_holes(decoded, feats, hole: np.ndarray, window: np.ndarray, thumb, p:
     out = np.zeros_like(window)
     if not window.any():
         return out
-    rows, cols = int(decoded.mcu_rows), int(decoded.mcu_cols)
-    planes = [np.asarray(x, np.float32) for x in decoded.planes]
-    test = hole | window
-    args = (feats.means, feats.m_comp, rows, cols, thumb, p.fill_gain, p.fill_clamp)
-    use_thumb, fill = choose_fill(planes, test, *args)
-    pred = fill_holes([x.copy() for x in planes], test, *args, thumb_tiles=use_thumb)
-    show = np.maximum(tile_sq_error(pred, planes, rows, cols) - fill, 0.0)
+    n = window.size
+    show, fill = show_costs(
+        decoded, feats, np.arange(n), np.zeros((n, feats.m_comp.max() + 1)), hole, window, thumb, p
+    )
     edges = np.flatnonzero(np.diff(np.concatenate([[0], window.astype(np.int8), [0]])))
     for w0, w1 in zip(edges[0::2], edges[1::2], strict=True):
         # cost of cut k = w0 + i: show [w0, k), fill [k, w1)
@@ -251,6 +248,33 @@ def window_holes(decoded, feats, hole: np.ndarray, window: np.ndarray, thumb, p:
         k = w0 + int(np.argmin(cost))
         out[k:w1] = True
     return out
+
+
+def show_costs(
+    decoded, feats, src, off_at, hole, cand, thumb, p: RefitParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """(show, fill) float64 (N,) each: the expected error of showing / filling each candidate MCU (bool
+    (N,) ``cand``) of a layout (output MCU j shows decoded MCU src[j] minus off_at[j]; bool (N,) ``hole``:
+    the MCUs filled anyway), mean squares per sample over every component (sample units squared).
+
+    The candidates and holes are filled together (``src.sca.fill.choose_fill`` picks thumbnail or
+    interpolation per hole on the trusted ring around it and estimates the fill's error there: fill);
+    show = max(d - fill, 0) with d the mean squared difference of the shown MCU from that fill: an
+    intact MCU differs from the fill by the fill's own error, garbage independently of it by its error
+    on top (squares add). thumb: ``ThumbReference`` or None (interpolation only)."""
+    rows, cols = int(decoded.mcu_rows), int(decoded.mcu_cols)
+    test = hole | cand
+    planes = relayout(
+        [np.asarray(x, np.float32) for x in decoded.planes], np.where(test, -1, src), off_at, rows, cols
+    )
+    shown = relayout(
+        [np.asarray(x, np.float32) for x in decoded.planes], np.where(hole, -1, src), off_at, rows, cols
+    )
+    means = feats.means[np.maximum(src, 0)] - off_at[:, feats.m_comp]
+    args = (means, feats.m_comp, rows, cols, thumb, p.fill_gain, p.fill_clamp)
+    use_thumb, fill = choose_fill(shown, test, *args)
+    pred = fill_holes(planes, test, *args, thumb_tiles=use_thumb)
+    return np.maximum(tile_sq_error(pred, shown, rows, cols) - fill, 0.0), fill
 
 
 def thumb_z(feats, thumb, p: RefitParams, src: np.ndarray | None = None, off_at: np.ndarray | None = None):
