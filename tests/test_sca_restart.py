@@ -187,3 +187,27 @@ def test_dri4_restore_is_never_below_the_plain_decode():
             for method in ("dc", "dc_thumb"):
                 got = y_psnr(compensate(bad, thumb, method).rgb8, gt)
                 assert got >= plain, (name, seed, method, got, plain)
+
+
+def test_offset_tails_of_quiet_intervals_are_a_silent_hit_signature():
+    """``take_offset_tails``: in an interval without decoder events the segment path's DC offset is taken when
+    it runs from inside the interval to its end (a bit error in a DC magnitude: the decoder notices
+    nothing), not when it is carried over the restart marker from the interval before, comes with a move,
+    or stops before the interval's end."""
+    from src.sca.restart import take_offset_tails
+
+    ri, n = 8, 40
+    src, off, hole = np.arange(n), np.zeros((n, 3), np.float32), np.zeros(n, bool)
+    seg_src, seg_off = np.arange(n), np.zeros((n, 3), np.float32)
+    seg_off[3:8, 0] = -32.0  # interval 0: a hit at MCU 3, offset to the end
+    seg_src[2] = -1  # ... the hit's garbage
+    seg_off[8:16, 0] = -32.0  # interval 1: the same offset from its first MCU on (carried over)
+    seg_off[19:22, 1] = 5.0  # interval 2: an offset that stops before the interval's end
+    seg_off[28:32, 2] = 7.0  # interval 3: a tail with a move in it
+    seg_src[26] = 27
+    seg_off[36:40, 0] = 4.0  # interval 4: a tail, but the decoder saw damage there
+    damaged = np.zeros(n, bool)
+    damaged[32:40] = True
+    s2, o2, h2 = take_offset_tails(src, off, hole, seg_src, seg_off, ri, damaged, tol=0.5)
+    assert (o2[3:8, 0] == -32.0).all() and (o2[:3] == 0).all() and h2[2] and not h2[3:8].any()
+    assert (o2[8:] == 0).all() and not h2[8:].any() and (s2 == np.where(h2, -1, np.arange(n))).all()
