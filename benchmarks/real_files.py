@@ -2,6 +2,7 @@
 bytes, headers and thumbnails, mismatched thumbnails, restart intervals.
 
     python -m benchmarks.real_files [--photos DIR] [--seeds 1] [--ber 1e-5] [--limit N] [--mismatch N]
+        [--include GLOB,..] [--per-file] [--baseline SRC_ROOT]
 
 ``--photos DIR``: every JPEG under DIR is used as it is (its own bytes, EXIF thumbnail, restart markers);
 without it, scikit-image's bundled photos are encoded here (Q85, 4:2:0, a 160-px EXIF thumbnail, every
@@ -24,11 +25,18 @@ Sections, all Y-PSNR (BT.601 Y, peak 255) against Pillow's decode of the clean f
    thumbnail (``thumbnail_choice=none``: ``dc`` alone);
 4. restart intervals: the corrupted files with DRI and MCUs the decoder lost: restore's gain over the plain
    decode, with and without the interval path (``restarts=false``).
+
+``--baseline SRC_ROOT``: the same command first runs with ``SRC_ROOT``'s ``src`` package (e.g. the main
+checkout; a subprocess with it on ``PYTHONPATH``), its tables printed before ours, on the same files and
+corruption (the simulator's seeds).
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -120,8 +128,24 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--ber", type=float, default=1e-5)
     ap.add_argument("--limit", type=int, default=0, help="first N files only (0: all)")
     ap.add_argument("--mismatch", type=int, default=6, help="files for the mismatched-thumbnail section")
+    ap.add_argument("--include", default=None, help="comma-separated file-name globs (default: all)")
+    ap.add_argument("--per-file", action="store_true", help="one row per corrupted file")
+    ap.add_argument(
+        "--baseline", default=None, help="another checkout's root: its src runs first (subprocess)"
+    )
     args = ap.parse_args(argv)
+    if args.baseline:
+        cmd = [sys.executable, str(Path(__file__).resolve()), *(argv if argv is not None else sys.argv[1:])]
+        i = cmd.index("--baseline")
+        del cmd[i : i + 2]
+        env = {**os.environ, "PYTHONPATH": str(Path(args.baseline).resolve())}
+        print(f"# baseline: src of {args.baseline}", flush=True)
+        subprocess.run(cmd, env=env, check=True)
+        print(f"\n# ours: src of {ROOT}", flush=True)
     files = load_files(args.photos)
+    pats = [p for p in (args.include or "").split(",") if p]
+    if pats:
+        files = [(n, d) for n, d in files if any(fnmatch.fnmatch(n, p) for p in pats)]
     if args.limit:
         files = files[: args.limit]
     print(
@@ -240,6 +264,10 @@ def main(argv: list[str] | None = None) -> None:
     if dri_rows:
         gains = [r[4] - r[3] for r in dri_rows]
         print(f"| mean of {len(dri_rows)} | | | | | {np.mean(gains):+.2f} | |")
+    if args.per_file:
+        print("\n| corrupted file | " + " | ".join(methods) + " |\n|---|" + "---|" * len(methods))
+        for k, name in enumerate(names):
+            print(f"| {name[:28]} | " + " | ".join(f"{scores[m][k]:.2f}" for m in methods) + " |")
 
 
 if __name__ == "__main__":

@@ -147,3 +147,67 @@ def test_long_interval_shows_the_content_realigned_after_a_silent_hit():
         assert not ((np.asarray(bad.mcu_status).reshape(-1) & MCU_LOST) != 0)[source[shown]].any()
     assert min(gains) >= 0.0, gains
     assert max(gains) >= 1.0, gains  # coffee: +2.4 dB
+
+
+def test_intact_mcus_before_a_late_decoder_event_are_shown():
+    """DRI 4: a decoder notices a hit only at the interval's last MCU (``leftover_data``), so the MCUs
+    before it (the damage window) may be intact or garbage. Bytes put before an RST marker of a clean
+    encode leave every MCU intact: the window's MCUs fit the fill of their neighbours no worse than the
+    fill's own error on the trusted ring, so they are shown as decoded (the whole window was filled).
+    Without a thumbnail: with one, a fill that good may take an intact MCU at no cost."""
+    dri = 4
+    data = encode_jpeg(photo("astronaut"), quality=75, restart_interval=dri)
+    sos = data.index(b"\xff\xda")
+    rst = [i for i in range(sos, len(data) - 1) if data[i] == 0xFF and 0xD0 <= data[i + 1] <= 0xD7]
+    ks = (60, 150, 230)  # intervals in the middle rows (288 in all)
+    for k in sorted(ks, reverse=True):
+        data = data[: rst[k]] + b"\x12\x34\x56" + data[rst[k] :]
+    bad = decode(data)
+    assert sorted(e.mcu for e in bad.events if e.kind == "leftover_data") == [(k + 1) * dri - 1 for k in ks]
+    mh, mw = bad.mcu_height, bad.mcu_width
+    result = compensate(bad, None, "dc")
+    trust = result.trust.reshape(bad.mcu_rows, mh, bad.mcu_cols, mw).min(axis=(1, 3)).reshape(-1)
+    for k in ks:
+        assert trust[k * dri : (k + 1) * dri - 1].min() == 1.0, (k, trust[k * dri : (k + 1) * dri])
+
+
+def test_dri4_restore_is_never_below_the_plain_decode():
+    """DRI 4 at BER 1e-5 (a few hits, each noticed by the decoder at the end of its interval): without a
+    thumbnail the interpolation fill of a whole damage window cost more than the intact MCUs in it
+    (astronaut: 2 dB below the plain decode); the window's cut by expected error keeps every file at or
+    above the plain decode, with or without the thumbnail."""
+    for name in ("astronaut", "chelsea", "coffee"):
+        for seed in (0, 1):
+            corruptor = Corruptor.from_preset("paper", ber=1e-5, restart_interval=4)
+            sample = corruptor.corrupt(photo(name), seed=seed)
+            bad = decode(sample.corrupted_jpeg)
+            gt = decode(sample.clean_jpeg).to_rgb()
+            plain = y_psnr(bad.to_rgb(), gt)
+            thumb = decode_thumbnail(sample.thumbnail)
+            for method in ("dc", "dc_thumb"):
+                got = y_psnr(compensate(bad, thumb, method).rgb8, gt)
+                assert got >= plain, (name, seed, method, got, plain)
+
+
+def test_offset_tails_of_quiet_intervals_are_a_silent_hit_signature():
+    """``take_offset_tails``: in an interval without decoder events the segment path's DC offset is taken when
+    it runs from inside the interval to its end (a bit error in a DC magnitude: the decoder notices
+    nothing), not when it is carried over the restart marker from the interval before, comes with a move,
+    or stops before the interval's end."""
+    from src.sca.restart import take_offset_tails
+
+    ri, n = 8, 40
+    src, off, hole = np.arange(n), np.zeros((n, 3), np.float32), np.zeros(n, bool)
+    seg_src, seg_off = np.arange(n), np.zeros((n, 3), np.float32)
+    seg_off[3:8, 0] = -32.0  # interval 0: a hit at MCU 3, offset to the end
+    seg_src[2] = -1  # ... the hit's garbage
+    seg_off[8:16, 0] = -32.0  # interval 1: the same offset from its first MCU on (carried over)
+    seg_off[19:22, 1] = 5.0  # interval 2: an offset that stops before the interval's end
+    seg_off[28:32, 2] = 7.0  # interval 3: a tail with a move in it
+    seg_src[26] = 27
+    seg_off[36:40, 0] = 4.0  # interval 4: a tail, but the decoder saw damage there
+    damaged = np.zeros(n, bool)
+    damaged[32:40] = True
+    s2, o2, h2 = take_offset_tails(src, off, hole, seg_src, seg_off, ri, damaged, tol=0.5)
+    assert (o2[3:8, 0] == -32.0).all() and (o2[:3] == 0).all() and h2[2] and not h2[3:8].any()
+    assert (o2[8:] == 0).all() and not h2[8:].any() and (s2 == np.where(h2, -1, np.arange(n))).all()

@@ -24,7 +24,7 @@ from src.sca.consistency import (
 )
 from src.sca.errors import SCAError
 from src.sca.evidence import stream_damaged
-from src.sca.fill import fill_holes
+from src.sca.fill import choose_fill, fill_holes
 from src.sca.refit import RefitParams, extend_into_gaps, judge_garbage, place_segments, refit_offsets
 from src.sca.restart import restart_layout, uses_restarts
 from src.sca.segment import SegmentParams, comp_vector, segment_stream
@@ -261,7 +261,7 @@ def compensate(
             seg_layout = (alt.mcu_source, alt.mcu_offsets)
         src, off_at, hole = restart_layout(decoded, feats, thumb, ref_p, seg_layout)
         rgb8 = render_uint8(
-            decoded, feats, src, off_at, hole, thumb, upsample, ref_p.fill_gain, ref_p.fill_clamp
+            decoded, feats, src, off_at, hole, thumb, upsample, ref_p.fill_gain, ref_p.fill_clamp, True
         )
         whole = [Segment(0, n, 0, tuple(0.0 for _ in planes))]
         garbage = _garbage_runs(np.zeros((0, 2), np.int64), src, hole)
@@ -514,17 +514,22 @@ def render_uint8(
     upsample: str = "fancy",
     fill_gain: float = 0.5,
     fill_clamp: float = 16.0,
+    choose: bool = False,
 ) -> np.ndarray:
     """Re-layout the decoded planes (output MCU j <- decoded MCU src[j] minus off_at[j]), fill the
     ``hole`` MCUs (thumbnail or interpolation) and convert by the decoder's clipping colour stage: uint8
     (H, W, 3) RGB (``_finish`` gives the float32 image in [0, 1]).
 
-    feats: McuFeatures of the decoded planes (their block means steer the fill).
+    feats: McuFeatures of the decoded planes (their block means steer the fill). choose: with a
+    thumbnail, each hole takes the fill that fits the trusted MCUs around it (``src.sca.fill.choose_fill``)
+    instead of the thumbnail everywhere.
     """
     rows, cols = int(decoded.mcu_rows), int(decoded.mcu_cols)
     planes = [np.asarray(p, np.float32) for p in decoded.planes]
     src = np.where(hole, -1, src)
     out = relayout(planes, src, off_at, rows, cols, fill=0.0)
     means = feats.means[np.maximum(src, 0)] - off_at[:, feats.m_comp]
-    out = fill_holes(out, hole, means, feats.m_comp, rows, cols, thumb, fill_gain, fill_clamp)
+    args = (means, feats.m_comp, rows, cols, thumb, fill_gain, fill_clamp)
+    use_thumb = choose_fill(out, hole, *args)[0] if choose and thumb is not None else None
+    out = fill_holes(out, hole, *args, thumb_tiles=use_thumb)
     return _planes_to_rgb(out, decoded, upsample, clip=True)

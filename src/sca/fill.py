@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from scipy import ndimage
 
 from src.sca.thumbnail import ThumbReference, sample_tiles
 from src.sca.tiles import tile_shapes
@@ -114,33 +115,118 @@ def fill_holes(
     thumb: ThumbReference | None = None,
     gain: float = 0.5,
     clamp: float = 16.0,
+    thumb_tiles: np.ndarray | None = None,
 ) -> list[np.ndarray]:
     """Fill the hole MCUs (bool (N,)) of the restored planes in place and return them.
 
     block_means: float (N, M) 8x8 block means of the restored planes at every output MCU (columns by
     component as given by m_comp); only the trusted ones are read. gain/clamp: the correction inside
     a hole is scaled and clipped (sample units): next to edges the neighbours' difference from the
-    blurry thumbnail says little about the hole, so it is damped.
+    blurry thumbnail says little about the hole, so it is damped. thumb_tiles: bool (N,) the holes that
+    take the thumbnail (default: every hole when a thumbnail is given); the other holes are interpolated
+    (:func:`choose_fill` picks per hole which fits its neighbourhood).
     """
     if not hole.any():
         return planes
-    tiles = np.flatnonzero(hole).astype(np.int64)
+    with_thumb = np.zeros_like(hole) if thumb is None else hole.copy()
+    if thumb is not None and thumb_tiles is not None:
+        with_thumb &= thumb_tiles
     known_mcu = ~hole.reshape(mcu_rows, mcu_cols)
     for ci, (plane, (th, tw)) in enumerate(zip(planes, tile_shapes(planes, mcu_rows, mcu_cols), strict=True)):
         nby, nbx = th // 8, tw // 8
-        cols_c = m_comp == ci
-        diff = block_means[:, cols_c].astype(np.float64)
-        if thumb is not None:
-            diff = diff - thumb.means[:, cols_c]
-            sample_tiles(thumb, ci, plane, tiles, mcu_rows, mcu_cols)
-        else:
-            for j in tiles:
-                r, c = divmod(int(j), mcu_cols)
-                plane[r * th : (r + 1) * th, c * tw : (c + 1) * tw] = 0.0
-        grid = diff.reshape(mcu_rows, mcu_cols, nby, nbx).transpose(0, 2, 1, 3).reshape(mcu_rows * nby, -1)
         known = np.repeat(np.repeat(known_mcu, nby, axis=0), nbx, axis=1)
-        corr = push_pull(grid, known)
-        if thumb is not None:  # damp the correction inside the holes (edges make it unreliable)
-            corr = np.where(known, corr, np.clip(gain * corr, -clamp, clamp))
-        _add_grid(plane, corr, tiles, mcu_cols, th, tw)
+        cols_c = m_comp == ci
+        for use_thumb in (True, False):
+            tiles = np.flatnonzero(hole & (with_thumb == use_thumb)).astype(np.int64)
+            if not tiles.size:
+                continue
+            diff = block_means[:, cols_c].astype(np.float64)
+            if use_thumb:
+                diff = diff - thumb.means[:, cols_c]
+                sample_tiles(thumb, ci, plane, tiles, mcu_rows, mcu_cols)
+            else:
+                for j in tiles:
+                    r, c = divmod(int(j), mcu_cols)
+                    plane[r * th : (r + 1) * th, c * tw : (c + 1) * tw] = 0.0
+            grid = diff.reshape(mcu_rows, mcu_cols, nby, nbx).transpose(0, 2, 1, 3)
+            corr = push_pull(grid.reshape(mcu_rows * nby, -1), known)
+            if use_thumb:  # damp the correction inside the holes (edges make it unreliable)
+                corr = np.where(known, corr, np.clip(gain * corr, -clamp, clamp))
+            _add_grid(plane, corr, tiles, mcu_cols, th, tw)
     return planes
+
+
+def tile_sq_error(a: list[np.ndarray], b: list[np.ndarray], mcu_rows: int, mcu_cols: int) -> np.ndarray:
+    """float64 (N,): the mean squared difference per sample (sample units squared) of every MCU tile of
+    two plane lists of the same layout, over the samples of all components."""
+    ssd = np.zeros(mcu_rows * mcu_cols)
+    count = 0
+    for pa, pb, (th, tw) in zip(a, b, tile_shapes(a, mcu_rows, mcu_cols), strict=True):
+        d = np.asarray(pa, np.float64) - np.asarray(pb, np.float64)
+        ssd += (d * d).reshape(mcu_rows, th, mcu_cols, tw).sum(axis=(1, 3)).reshape(-1)
+        count += th * tw
+    return ssd / count
+
+
+def choose_fill(
+    planes: list[np.ndarray],
+    hole: np.ndarray,
+    block_means: np.ndarray,
+    m_comp: np.ndarray,
+    mcu_rows: int,
+    mcu_cols: int,
+    thumb: ThumbReference | None = None,
+    gain: float = 0.5,
+    clamp: float = 16.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which fill fits each hole, judged on its neighbourhood: (thumb_tiles bool (N,): the holes where the
+    thumbnail fill predicts the trusted MCUs around them better than interpolation, for ``fill_holes``;
+    expected float64 (N,): at every hole the chosen fill's error there, the mean squared difference per
+    sample (sample units squared) on the ring MCUs next to it, else on its region's ring; 0 elsewhere).
+
+    Cross-validation on a ring: the trusted MCUs touching a hole region (8-neighbours) are filled too,
+    as if lost, by either fill from the MCUs beyond them, and compared with what they show. A camera
+    thumbnail fits its image as a whole but not everywhere (its own tone curve, blur, a registration
+    off by a pixel: on textured content a thumbnail fill can be 80 levels off where interpolation is 30),
+    and interpolation fails across edges the thumbnail shows; the ring says which holds around this
+    hole. Regions whose rings touch are judged together. planes: the restored planes (trusted MCUs
+    as shown), not modified; the other arguments as :func:`fill_holes`. A region without a trusted
+    MCU around it takes the thumbnail (expected error: inf)."""
+    n = mcu_rows * mcu_cols
+    expected = np.zeros(n)
+    if not hole.any():
+        return np.zeros(n, bool), expected
+    grid = hole.reshape(mcu_rows, mcu_cols)
+    ring = (ndimage.binary_dilation(grid, np.ones((3, 3), bool)) & ~grid).reshape(-1)
+    test = hole | ring
+    labels, count = ndimage.label(test.reshape(mcu_rows, mcu_cols), np.ones((3, 3), int))
+    labels = labels.reshape(-1)
+    on_ring = labels[ring]
+    ring_n = np.bincount(on_ring, minlength=count + 1).astype(np.float64)
+
+    def ring_error(with_thumb) -> np.ndarray:
+        pred = fill_holes([p.copy() for p in planes], test, block_means, m_comp, mcu_rows, mcu_cols,
+                          with_thumb, gain, clamp)  # fmt: skip
+        return np.where(ring, tile_sq_error(pred, planes, mcu_rows, mcu_cols), 0.0)
+
+    def region_mean(err: np.ndarray) -> np.ndarray:
+        return np.bincount(on_ring, err[ring], minlength=count + 1) / np.maximum(ring_n, 1.0)
+
+    e_i = ring_error(None)
+    if thumb is None:
+        pick, e_t = np.zeros(count + 1, bool), e_i
+    else:
+        e_t = ring_error(thumb)
+        pick = (region_mean(e_t) <= region_mean(e_i)) | (ring_n == 0)
+    chosen = np.where(pick[labels], e_t, e_i)
+
+    # each hole's expected error: the mean over the ring MCUs next to it (the texture there), else
+    # over its region's ring
+    def box3(a: np.ndarray) -> np.ndarray:
+        return ndimage.convolve(a.reshape(mcu_rows, mcu_cols), np.ones((3, 3)), mode="constant").reshape(-1)
+
+    near_sum, near_n = box3(chosen), box3(ring.astype(np.float64))
+    per = np.where(ring_n > 0, region_mean(chosen), np.inf)
+    local = np.where(near_n > 0, near_sum / np.maximum(near_n, 1.0), per[labels])
+    expected[hole] = local[hole]
+    return hole & pick[labels] & (thumb is not None), expected

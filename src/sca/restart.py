@@ -9,13 +9,19 @@ out of data for (``MCU_LOST``). So:
 - an interval without any decoder event is trusted as decoded (offset 0, no shift);
 - in a damaged interval (an MCU with ``MCU_RESYNC``, ``MCU_ERROR`` or ``MCU_LOST``, skipped bits, or a
   damage event such as a spurious marker: :func:`event_mcus`), the
-  MCUs from :data:`BACK` before the first event to the end of the interval are untrusted and filled (the
-  hit precedes the first error the decoder notices by a few MCUs: Huffman codes decode garbage silently
-  for 3-5 MCUs); with a thumbnail, the MCUs of damaged intervals before that point are also judged
-  against it (``src.sca.refit.judge_garbage``), and the tail of any interval that sits at a DC offset from
-  the thumbnail is filled too (:func:`silent_hits`: a hit the decoder did not notice);
+  MCUs from the first event to the end of the interval are untrusted and filled; the :data:`BACK` MCUs
+  before it (the damage window: the hit precedes the first error the decoder notices by a few MCUs,
+  Huffman codes decode garbage silently for 3-5 MCUs) are filled from the cut of least expected error
+  (:func:`window_holes`: the fill's error estimated on the trusted ring around the holes against each
+  MCU's distance from it); with a thumbnail, the MCUs of damaged intervals before the window are also
+  judged against it (``src.sca.refit.judge_garbage``), and the tail of any interval that sits at a DC
+  offset from the thumbnail is filled too (:func:`silent_hits`: a hit the decoder did not notice);
+- an interval without decoder events where the segment path found a DC offset from inside it to its
+  end (a silent hit in a DC magnitude) shows the decode minus that offset when the thumbnail agrees
+  (:func:`take_offset_tails`);
 - the fill (:func:`src.sca.fill.fill_holes`: the thumbnail, or interpolation, with the level of the
-  trusted neighbours spread in by push-pull) blends the end of each damaged interval into what follows.
+  trusted neighbours spread in by push-pull; per hole the one that predicts the trusted ring around
+  it better, :func:`src.sca.fill.choose_fill`) blends the end of each damaged interval into what follows.
 
 numpy only (the fill and garbage judgement are SCA's own).
 """
@@ -24,9 +30,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from src.sca.fill import choose_fill, fill_holes, tile_sq_error
 from src.sca.refit import RefitParams, judge_garbage
 from src.sca.segment import comp_vector
-from src.sca.tiles import dc_steps
+from src.sca.tiles import dc_steps, relayout
 
 MCU_RESYNC, MCU_LOST, MCU_ERROR = 1, 2, 8  # src.jpeg's MCU status flags (src.jpeg.entropy)
 #: decoder event kinds that are no damage inside the scan (see :func:`event_mcus`)
@@ -104,17 +111,16 @@ def restart_layout(
         window[max(m0, first - BACK) : first] = True
         near[m0:m1] = True
     evidence = hole | window  # lost MCUs and the decoder's damage windows
-    if thumb is None:
-        hole |= window
-    else:
-        p = params or RefitParams()
+    p = params or RefitParams()
+    if thumb is not None:
+        # the rest of the damaged intervals judged against the thumbnail and the neighbours; the window
+        # is decided below on how well its decode fits the fill
         if near.any():
-            hole |= judge_garbage(feats, src, off_at, int(decoded.mcu_cols), thumb, p, near) & near
-        # the window before the first event, judged by the calibrated thumbnail residual (the decoder
-        # often notices a hit only at the interval's last MCU: the MCUs before it are mostly intact,
-        # and a fill from a soft thumbnail costs more than they do)
-        hole |= window & (np.abs(thumb_z(feats, thumb, p)).max(axis=1) > p.garbage_thumb_near)
-        hole |= silent_hits(feats, thumb, int(decoded.restart_interval), near, p)
+            hole |= judge_garbage(feats, src, off_at, int(decoded.mcu_cols), thumb, p, near) & near & ~window
+        hole |= silent_hits(feats, thumb, int(decoded.restart_interval), near, p) & ~window
+    # the window before the first event (the decoder often notices a hit only at the interval's last
+    # MCU: the MCUs before it are mostly intact, and a fill costs more than they do)
+    hole |= window_holes(decoded, feats, hole, window, thumb, p)
     if segment_layout is not None:
         was_hole, src0, off0 = hole, src, off_at
         tol = dc_tolerance(decoded, off_at.shape[1])
@@ -135,11 +141,140 @@ def restart_layout(
             cols = int(decoded.mcu_cols)
             hole = hole | (judge_garbage(feats, np.where(hole, -1, src), off_at, cols, thumb, p, new) & new)
         new = was_hole & ~hole
-        if thumb is not None and new.any():
-            # every MCU shown where this path filled: within the thumbnail's own disagreement with the image
-            z = np.abs(thumb_z(feats, thumb, p, src, off_at)).max(axis=1)
-            hole = hole | (new & (z > p.garbage_thumb_near))
+        if new.any():
+            # every MCU shown where this path filled: shown where that costs less than its fill
+            show, fill = show_costs(decoded, feats, src, off_at, hole, new, thumb, p)
+            hole = hole | (new & (show > fill))
+        # intervals without decoder events where the segment path found a DC offset tail: a silent hit,
+        # taken where the offsets bring the tail nearer the thumbnail
+        ri = int(decoded.restart_interval)
+        src1, off1, hole1 = take_offset_tails(src, off_at, hole, *segment_layout, ri, near, tol)
+        changed = (src1 != src) | (off1 != off_at).any(axis=1) | (hole1 != hole)
+        if changed.any() and thumb is not None:
+            before = _interval_sums(np.square(thumb_z(feats, thumb, p, src, off_at)).sum(axis=1), changed, ri)
+            after = _interval_sums(np.square(thumb_z(feats, thumb, p, src1, off1)).sum(axis=1), changed, ri)
+            take = np.repeat(after < before, ri)[: src.size]
+            src, off_at, hole = (
+                np.where(take, src1, src),
+                np.where(take[:, None], off1, off_at),
+                np.where(take, hole1, hole),
+            )
     return src, off_at, hole
+
+
+def _interval_sums(values: np.ndarray, mask: np.ndarray, ri: int) -> np.ndarray:
+    """float64 (intervals,): the sum of float (N,) ``values`` over the ``mask`` MCUs of each restart interval
+    of ``ri`` MCUs."""
+    n = values.size
+    return np.bincount(np.arange(n) // ri, np.where(mask, values, 0.0), minlength=-(-n // ri))
+
+
+def take_offset_tails(
+    src: np.ndarray,
+    off_at: np.ndarray,
+    hole: np.ndarray,
+    seg_src: np.ndarray,
+    seg_off: np.ndarray,
+    ri: int,
+    damaged: np.ndarray,
+    tol: np.ndarray | float = 0.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per restart interval without decoder events (bool (N,) ``damaged`` false there), the segment path's
+    DC offsets where they are a silent hit's signature: a bit error in a DC magnitude keeps every code
+    length, so the decoder notices nothing, and the offset runs from the hit to the interval's end (the
+    restart marker resets the predictors). Taken when the segment path shows every MCU of the interval it
+    shows in place (no shift), its offsets beyond ``tol`` (refit noise, :func:`dc_tolerance`) form a tail
+    [k, end) of the shown MCUs, not one carried over the restart marker from the interval before, and its
+    holes (its garbage judgement: the hit's own MCUs) lie from :data:`BACK` MCUs before k on: the MCUs
+    from k show the decode minus those offsets and are trusted (this path's thumbnail judgement,
+    :func:`silent_hits`, could only fill them), those before k the decode as it is, the holes are
+    filled. An offset that does not last to the interval's end, holes far from it or a move are no hit
+    this path can explain: left alone. :func:`restart_layout` keeps an interval taken here only where
+    its squared thumbnail residual (:func:`thumb_z`) over the changed MCUs drops. Arguments as
+    :func:`take_segment_layout`; returns the merged layout."""
+    src, off_at, hole = src.copy(), off_at.copy(), hole.copy()
+    seg_src = np.asarray(seg_src, np.int64).reshape(-1)
+    seg_off = np.asarray(seg_off, np.float32).reshape(src.size, -1)
+    n = src.size
+    for m0 in range(0, n, ri):
+        m1 = min(m0 + ri, n)
+        s = seg_src[m0:m1]
+        shown = s >= 0
+        if damaged[m0:m1].any() or (s[shown] != np.arange(m0, m1)[shown]).any():
+            continue
+        o = seg_off[m0:m1]
+        big = shown & (np.abs(o) > tol).any(axis=1)
+        if not big.any():
+            continue
+        k = int(np.argmax(big))
+        if (shown[k:] & ~big[k:]).any() or (~shown[: max(k - BACK, 0)]).any():
+            continue
+        # an offset from the interval's first MCU on that the interval before ends with too is the segment
+        # path's offset carried over a restart marker, which no hit makes
+        if k == 0 and m0 > 0 and seg_src[m0 - 1] >= 0 and (np.abs(seg_off[m0 - 1] - o[0]) <= tol).all():
+            continue
+        src[m0:m1] = np.where(shown, np.arange(m0, m1), -1)
+        off_at[m0:m1] = np.where(big[:, None], o, 0.0)
+        hole[m0:m1] = ~shown
+    return src, off_at, hole
+
+
+def window_holes(decoded, feats, hole: np.ndarray, window: np.ndarray, thumb, p: RefitParams) -> np.ndarray:
+    """bool (N,): the MCUs of the damage windows (bool (N,) ``window``: from :data:`BACK` MCUs before an
+    interval's first decoder event up to it) to fill, given the other holes (bool (N,) ``hole``).
+
+    A hit makes garbage from its MCU to the interval's end (the DC predictors run on, wrong, to the next
+    restart marker), so the holes of a window are a suffix of it: the cut k of each window [w0, w1) is
+    the one of least expected error, sum of show(j) for j < k plus fill(j) for j >= k. fill(j): the
+    error of the fill there, estimated on the trusted MCUs around the holes (``src.sca.fill.choose_fill``,
+    which also picks thumbnail or interpolation); show(j) = max(d(j) - fill(j), 0), with d(j) the mean
+    squared difference of the decoded MCU from that fill: an intact MCU differs from the fill by the
+    fill's own error, garbage independently of it by its error on top (squares add). All errors are
+    mean squares per sample over every component (sample units squared). thumb: ``ThumbReference`` or
+    None (interpolation only)."""
+    out = np.zeros_like(window)
+    if not window.any():
+        return out
+    n = window.size
+    show, fill = show_costs(
+        decoded, feats, np.arange(n), np.zeros((n, feats.m_comp.max() + 1)), hole, window, thumb, p
+    )
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], window.astype(np.int8), [0]])))
+    for w0, w1 in zip(edges[0::2], edges[1::2], strict=True):
+        # cost of cut k = w0 + i: show [w0, k), fill [k, w1)
+        cost = np.concatenate([[0.0], np.cumsum(show[w0:w1])]) + np.concatenate(
+            [np.cumsum(fill[w0:w1][::-1])[::-1], [0.0]]
+        )
+        k = w0 + int(np.argmin(cost))
+        out[k:w1] = True
+    return out
+
+
+def show_costs(
+    decoded, feats, src, off_at, hole, cand, thumb, p: RefitParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """(show, fill) float64 (N,) each: the expected error of showing / filling each candidate MCU (bool
+    (N,) ``cand``) of a layout (output MCU j shows decoded MCU src[j] minus off_at[j]; bool (N,) ``hole``:
+    the MCUs filled anyway), mean squares per sample over every component (sample units squared).
+
+    The candidates and holes are filled together (``src.sca.fill.choose_fill`` picks thumbnail or
+    interpolation per hole on the trusted ring around it and estimates the fill's error there: fill);
+    show = max(d - fill, 0) with d the mean squared difference of the shown MCU from that fill: an
+    intact MCU differs from the fill by the fill's own error, garbage independently of it by its error
+    on top (squares add). thumb: ``ThumbReference`` or None (interpolation only)."""
+    rows, cols = int(decoded.mcu_rows), int(decoded.mcu_cols)
+    test = hole | cand
+    planes = relayout(
+        [np.asarray(x, np.float32) for x in decoded.planes], np.where(test, -1, src), off_at, rows, cols
+    )
+    shown = relayout(
+        [np.asarray(x, np.float32) for x in decoded.planes], np.where(hole, -1, src), off_at, rows, cols
+    )
+    means = feats.means[np.maximum(src, 0)] - off_at[:, feats.m_comp]
+    args = (means, feats.m_comp, rows, cols, thumb, p.fill_gain, p.fill_clamp)
+    use_thumb, fill = choose_fill(shown, test, *args)
+    pred = fill_holes(planes, test, *args, thumb_tiles=use_thumb)
+    return np.maximum(tile_sq_error(pred, shown, rows, cols) - fill, 0.0), fill
 
 
 def thumb_z(feats, thumb, p: RefitParams, src: np.ndarray | None = None, off_at: np.ndarray | None = None):
