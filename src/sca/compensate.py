@@ -220,15 +220,16 @@ def compensate(
                 on_stored = check_against(thumbnail, stored, decoded)
                 if on_stored.identity and on_stored.reason.startswith("thumbnail fits as stored"):
                     on_stored.reason += f"; {fit.ncc:.2f} on the dc result, refused there"
-                    return dataclasses.replace(stored, thumbnail_fit=on_stored)
+                    return _no_worse_than_dc(stored, base, thumbnail, on_stored)
             if not fit.ok:
                 return dataclasses.replace(base, thumbnail_fit=fit)
             if not fit.identity:
                 done = _judge_alignment(decoded, thumbnail, fit, method, options)
                 if isinstance(done, Compensated):
-                    return done
+                    return _no_worse_than_dc(done, base, done.thumbnail_fit.thumbnail, done.thumbnail_fit)
                 fit = done
-            thumbnail = fit.thumbnail
+            steered = compensate(decoded, fit.thumbnail, method, **{**options, "check_thumbnail": False})
+            return _no_worse_than_dc(steered, base, fit.thumbnail, fit)
         # --- end of the thumbnail check
         choice = other.get("segment_thumb", "auto")
         if (
@@ -348,6 +349,24 @@ def compensate(
     return Compensated(
         rgb, trust, segments, garbage, method, source, off_at, rgb8 if rgb8.dtype == np.uint8 else None, fit
     )
+
+
+def _no_worse_than_dc(result, base, thumbnail: np.ndarray, fit):
+    """``result`` (``dc_thumb`` steered by a checked ``thumbnail``), unless the self-only ``dc`` result
+    ``base`` lies closer to that thumbnail at the thumbnail's own scale (:func:`_thumb_scale_error`).
+
+    A thumbnail that fits the image can still steer a segment wrong (a misplaced band, an offset taken
+    from a thumbnail region that is off locally). The comparison leans towards ``result``: its fill and
+    its garbage judgement come from the thumbnail, so at that scale it is close to the thumbnail by
+    construction; a ``base`` closer still means ``result`` moved content away from where the thumbnail
+    shows it. Returns a :class:`Compensated` with ``thumbnail_fit`` set (``method`` "dc" when ``base``
+    is kept, its reason saying so)."""
+    e_res, e_base = _thumb_scale_error(result, thumbnail), _thumb_scale_error(base, thumbnail)
+    if e_base < e_res:
+        why = (f"{fit.reason}; the dc result kept: closer to the thumbnail at its scale than the result "
+               f"the thumbnail steers ({e_base:.2f} against {e_res:.2f} levels)")  # fmt: skip
+        return dataclasses.replace(base, thumbnail_fit=dataclasses.replace(fit, reason=why))
+    return dataclasses.replace(result, thumbnail_fit=fit)
 
 
 def _judge_alignment(decoded, thumbnail: np.ndarray, fit, method: str, options: dict):
