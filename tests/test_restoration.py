@@ -116,8 +116,9 @@ def test_the_missing_thumbnail_rule(coffee: np.ndarray) -> None:
         assert inputs.sca.shape == (size[1], size[0], 3) and inputs.mask.shape == (size[1], size[0])
     zeros = model_input(result, SCALE, thumb_source="none")
     assert zeros.thumb.max() == 0 and zeros.thumb_small is None
-    # a given thumbnail guides SCA and the model when the header has none
-    given = prepare(data, DECODER, SCA, thumbnail=made)
+    # a given thumbnail (the camera's, here one of the clean photo) guides SCA and the model when the
+    # header has none (one made from the dc result itself would give way to that result: it is closest)
+    given = prepare(data, DECODER, SCA, thumbnail=thumbnail_of(prepare_photo(coffee, CORRUPTION_SIZE)))
     assert not given.fell_back and given.thumbnail_source == "given" and given.method == "dc_thumb"
     assert model_input(given).thumb_source == "given"
 

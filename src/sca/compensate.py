@@ -46,6 +46,7 @@ _OTHER_OPTIONS = {
     "revisit_shifts",
     "final_shift",
     "check_thumbnail",
+    "choose_fill",
     "segment_thumb",
     "restarts",
     "segment_merge",
@@ -160,6 +161,9 @@ def compensate(
     the identity is judged on the results it and the thumbnail as stored give (``_judge_alignment``:
     the ``dc`` reference can be misplaced where the fit was decided). Training
     turns the check off (``data.check_thumbnail``: the simulator's thumbnail always fits).
+    ``choose_fill`` (default: as ``check_thumbnail``): each garbage MCU takes the fill, thumbnail or
+    interpolation, that predicts the trusted MCUs around it better (``src.sca.fill.choose_fill``): a
+    camera thumbnail can fit the image as a whole and be off in places (a burst neighbour, a stale edit).
     ``restarts`` (default True): a scan with restart markers is compensated interval by interval
     (``src.sca.restart``); ``segment_merge`` (default True): there, with a thumbnail (it judges what is
     taken), the interval path's holes take the segment path's layout where it realigned an interval's own
@@ -212,6 +216,8 @@ def compensate(
             # construction: a camera file at 9 dB passed such a check), so that result is only a second
             # opinion below
             base = compensate(decoded, None, "dc", **options)
+            # the passes below use the thumbnail unchecked, but it came from outside: the fill choice stays
+            options = {**options, "choose_fill": other.get("choose_fill", True)}
             fit = check_against(thumbnail, base, decoded)
             if not fit.ok and "does not match" in fit.reason:
                 # the mismatch may be the dc reference's (segments misplaced): the thumbnail as stored is
@@ -337,7 +343,10 @@ def compensate(
         hole = judge_garbage(feats, src, off_at, cols, thumb, ref_p, near)
     else:
         hole = src < 0
-    rgb8 = render_uint8(decoded, feats, src, off_at, hole, thumb, upsample, ref_p.fill_gain, ref_p.fill_clamp)
+    choose = bool(other.get("choose_fill", other.get("check_thumbnail", True)))
+    rgb8 = render_uint8(
+        decoded, feats, src, off_at, hole, thumb, upsample, ref_p.fill_gain, ref_p.fill_clamp, choose
+    )
     rgb = _lazy(rgb8)
     segments = [
         Segment(int(a), int(b), int(s), tuple(float(v) for v in o))
