@@ -193,8 +193,8 @@ def test_dri4_restore_is_never_below_the_plain_decode():
     strict=True,
     reason="open (issue 11, do no harm): motorcycle at DRI 4, seed 0, without a thumbnail: dc 31.97 dB "
     "against 33.37 for the plain decode (dc_thumb 41.90): two damage windows at the right edge (MCUs "
-    "372-375, 278-279) are filled by interpolation, the interval's intact first MCU included, and the fill's error "
-    "there is 1.2-1.7x the garbage's own (textured content, no neighbour on the right)",
+    "372-375, 278-279) are filled by interpolation, the interval's intact first MCU included, and the "
+    "fill's error there is 1.2-1.7x the garbage's own (textured content, no neighbour on the right)",
 )
 def test_dri4_dc_on_a_textured_photo_is_not_below_the_plain_decode():
     sample = Corruptor.from_preset("paper", ber=1e-5, restart_interval=4).corrupt(photo("motorcycle"), seed=0)
